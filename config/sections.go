@@ -1,0 +1,164 @@
+package config
+
+import (
+	"github.com/rampart-ip/rampart/misp"
+)
+
+// Duration is a time.Duration in Go syntax ("90s", "5m", "24h").
+type Duration = misp.Duration
+
+// HTTP configures the REST, forward-auth and CrowdSec-compatible listener.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+	// TrustedProxies are the peers (addresses or CIDR ranges) whose
+	// X-Forwarded-For / X-Real-IP headers are believed by /authz.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	ReadTimeout    Duration `yaml:"read_timeout"`
+	WriteTimeout   Duration `yaml:"write_timeout"`
+	// MaxBatch is the most addresses one POST /ip may ask about.
+	MaxBatch int `yaml:"max_batch"`
+	// MaxBodyBytes bounds request bodies.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+// GRPC configures the gRPC listener (Rampart's API, Envoy ext_authz, health).
+type GRPC struct {
+	Listen   string   `yaml:"listen"`
+	ExtAuthz ExtAuthz `yaml:"ext_authz"`
+}
+
+// ExtAuthz configures the Envoy external authorization service.
+type ExtAuthz struct {
+	// TrustedHops is how many X-Forwarded-For entries, counted from the
+	// right, were appended by proxies Rampart trusts. Zero means judge the
+	// connection's source address.
+	TrustedHops int `yaml:"trusted_hops"`
+	// Challenge says what a challenge answer does: "allow" or "deny".
+	Challenge string `yaml:"challenge"`
+	// FailOpen allows requests when Rampart has no index loaded yet.
+	FailOpen bool `yaml:"fail_open"`
+}
+
+// Storage selects the store: embedded SQLite in data_dir unless a MongoDB URI is set.
+type Storage struct {
+	MongoDBURI string `yaml:"mongodb_uri"`
+	Database   string `yaml:"database"`
+}
+
+// MISP configures the MISP instance Rampart syncs from.
+type MISP struct {
+	URL          string         `yaml:"url"`
+	Key          string         `yaml:"key"`
+	VerifyTLS    bool           `yaml:"verify_tls"`
+	CAFile       string         `yaml:"ca_file"`
+	Timeout      Duration       `yaml:"timeout"`
+	PollInterval Duration       `yaml:"poll_interval"`
+	Feeds        bool           `yaml:"feeds"` // follow MISP's /feeds/index
+	Attributes   MISPAttributes `yaml:"attributes"`
+}
+
+// MISPAttributes configures the pull of IP attributes from MISP events.
+type MISPAttributes struct {
+	Enabled   bool     `yaml:"enabled"`
+	Types     []string `yaml:"types"`
+	ToIDsOnly bool     `yaml:"to_ids_only"`
+	PageSize  int      `yaml:"page_size"`
+	// Reconcile is how often a full pull reconciles deletions.
+	Reconcile Duration `yaml:"reconcile"`
+}
+
+// Sync configures feed refreshes.
+type Sync struct {
+	Interval Duration `yaml:"interval"`
+	Timeout  Duration `yaml:"timeout"`
+	// MaxBytes bounds one feed download (after decompression).
+	MaxBytes int64 `yaml:"max_bytes"`
+	// Concurrency is how many feeds are fetched at once.
+	Concurrency int `yaml:"concurrency"`
+}
+
+// History configures listing history.
+type History struct {
+	Retention  Duration `yaml:"retention"`
+	StaleAfter Duration `yaml:"stale_after"`
+}
+
+// Enrich configures GeoIP/ASN databases and MISP warninglists.
+type Enrich struct {
+	GeoIP GeoIP `yaml:"geoip"`
+	// Warninglists are MISP warninglist JSON files or directories of them.
+	Warninglists []string `yaml:"warninglists"`
+}
+
+// GeoIP names MaxMind-format database files; each is optional.
+type GeoIP struct {
+	City        string `yaml:"city"`
+	Country     string `yaml:"country"`
+	ASN         string `yaml:"asn"`
+	ISP         string `yaml:"isp"`
+	AnonymousIP string `yaml:"anonymous_ip"`
+}
+
+// Scoring configures the risk model (docs/scoring.md).
+type Scoring struct {
+	Thresholds Thresholds `yaml:"thresholds"`
+	// DefaultLifetime is how long a listing stays strong after last seen
+	// when its feed sets no lifetime.
+	DefaultLifetime Duration `yaml:"default_lifetime"`
+	// DecaySpeed is MISP's decay_speed for the polynomial decay.
+	DecaySpeed float64 `yaml:"decay_speed"`
+	// WarninglistDiscount multiplies a source's risk when the address is on
+	// a warninglist, unless the source is weighted at least WarninglistTrust.
+	WarninglistDiscount float64 `yaml:"warninglist_discount"`
+	WarninglistTrust    float64 `yaml:"warninglist_trust"`
+}
+
+// Thresholds map a score (0-100, 100 safest) to an action: at or below
+// Block → block; at or below Challenge → challenge; else allow.
+type Thresholds struct {
+	Block     float64 `yaml:"block"`
+	Challenge float64 `yaml:"challenge"`
+}
+
+// Cache configures the response cache.
+type Cache struct {
+	Size int `yaml:"size"`
+}
+
+// Auth configures API keys and query access.
+type Auth struct {
+	// OpenQueries lets anyone query /ip, /authz and gRPC Check without a key.
+	OpenQueries bool     `yaml:"open_queries"`
+	APIKeys     []APIKey `yaml:"api_keys"`
+}
+
+// APIKey is one API key with a role: "query", "bouncer" or "admin".
+type APIKey struct {
+	Name   string `yaml:"name"`
+	Key    string `yaml:"key"`
+	KeyEnv string `yaml:"key_env"` // read the key from this environment variable
+	Role   string `yaml:"role"`
+}
+
+// Alerts configures notifications.
+type Alerts struct {
+	Slack Slack `yaml:"slack"`
+}
+
+// Slack configures Slack alerts for dangerous answers.
+type Slack struct {
+	Token    string   `yaml:"token"`
+	TokenEnv string   `yaml:"token_env"`
+	Channel  string   `yaml:"channel"`
+	Verdicts []string `yaml:"verdicts"`
+	// Dedup is how long one address is not alerted again.
+	Dedup Duration `yaml:"dedup"`
+	// APIURL overrides Slack's API base URL (for tests and proxies).
+	APIURL string `yaml:"api_url"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
