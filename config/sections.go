@@ -19,6 +19,10 @@ type HTTP struct {
 	MaxBatch int `yaml:"max_batch"`
 	// MaxBodyBytes bounds request bodies.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// AuthzChallenge says what /authz answers when the action is
+	// challenge: "allow" (200, the default when empty; the proxy may act
+	// on the X-Rampart-Action header) or "deny" (403, as for block).
+	AuthzChallenge string `yaml:"authz_challenge"`
 }
 
 // GRPC configures the gRPC listener (Rampart's API, Envoy ext_authz, health).
@@ -111,6 +115,23 @@ type Scoring struct {
 	// a warninglist, unless the source is weighted at least WarninglistTrust.
 	WarninglistDiscount float64 `yaml:"warninglist_discount"`
 	WarninglistTrust    float64 `yaml:"warninglist_trust"`
+	// WarninglistQuorum is how many independent providers listing an
+	// address together override a warninglist hit (0 means 3).
+	WarninglistQuorum int `yaml:"warninglist_quorum"`
+	// Grace is how long after a source last confirmed a listing the
+	// listing still counts as seen now, because feeds confirm their
+	// listings only when they are refreshed (0 means 24h; negative means
+	// none).
+	Grace Duration `yaml:"grace"`
+	// HistoryWeight multiplies the weight of a listing that has ended:
+	// delisting is itself evidence that the threat stopped (0 means 0.6;
+	// negative means history does not count).
+	HistoryWeight float64 `yaml:"history_weight"`
+	// ContextCap is the most risk, 0 to 1, that an unlisted address's
+	// surroundings (neighbours, ASN density, anonymizer flags) can add, so
+	// that context alone never blocks (0 means 0.45; negative means
+	// context is not weighed).
+	ContextCap float64 `yaml:"context_cap"`
 }
 
 // Thresholds map a score (0-100, 100 safest) to an action: at or below
@@ -118,6 +139,10 @@ type Scoring struct {
 type Thresholds struct {
 	Block     float64 `yaml:"block"`
 	Challenge float64 `yaml:"challenge"`
+	// Triage is the score at or below which an allowed address is still
+	// reported as "Manual triage needed" rather than "No action needed"
+	// (0 means 90; never below Challenge).
+	Triage float64 `yaml:"triage"`
 }
 
 // Cache configures the response cache.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Source formats that Rampart can parse, with MISP's names.
@@ -116,3 +118,19 @@ func (d *Duration) UnmarshalText(b []byte) error {
 
 // MarshalText formats the duration in Go syntax.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalYAML requires Go duration syntax, so that a bare number (which
+// would otherwise be read as nanoseconds) is an error, not a surprise.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: a duration must be a string such as 90s, 5m or 24h", n.Line)
+	}
+	if n.Tag == "!!int" || n.Tag == "!!float" {
+		if n.Value == "0" {
+			*d = 0
+			return nil
+		}
+		return fmt.Errorf("line %d: duration %s has no unit (write 90s, 5m, 24h)", n.Line, n.Value)
+	}
+	return d.UnmarshalText([]byte(n.Value))
+}

@@ -1,7 +1,10 @@
 package reputation
 
 import (
-	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/rampart-ip/rampart/config"
@@ -11,88 +14,487 @@ import (
 // judgement and the fields that explain it.
 type Scored struct {
 	Judgement
-	IsIoC       bool
-	IsActive    bool
+	IsIoC bool
+	// IsActive reports that a source lists the address at the scoring time.
+	IsActive bool
+	// Historical reports that the address was listed in the past and is
+	// not listed now.
 	Historical  bool
 	Description string
 	Blacklists  []string
 	Type        []string
-	Reasons     []Reason
-	FirstSeen   time.Time
-	LastSeen    time.Time
+	// Reasons multiply out to the score: Score = 100 × Π Weight, within
+	// rounding (docs/scoring.md).
+	Reasons   []Reason
+	FirstSeen time.Time
+	LastSeen  time.Time
+	// Strongest is the name of the source that contributed most risk
+	// (empty when no source did).
+	Strongest string
 }
 
-// Model turns evidence into a score. It is immutable and safe for
-// concurrent use; the same evidence at the same time gives the same score.
+// Model turns evidence into a score (docs/scoring.md). It is immutable and
+// safe for concurrent use; the same evidence at the same time gives the
+// same score.
 type Model struct {
-	cfg config.Scoring
+	block, challenge, triage float64
+	lifetime                 time.Duration
+	speed                    float64
+	grace                    time.Duration
+	history                  float64
+	discount, trust          float64
+	quorum                   int
+	contextCap               float64
 }
 
-// NewModel returns the model for the scoring configuration.
+// Model defaults, used for zero fields of config.Scoring.
+const (
+	defaultBlock      = 30
+	defaultChallenge  = 60
+	defaultTriage     = 90
+	defaultLifetime   = 14 * 24 * time.Hour
+	defaultSpeed      = 2
+	defaultGrace      = 24 * time.Hour
+	defaultHistory    = 0.6
+	defaultDiscount   = 0.25
+	defaultTrust      = 0.95
+	defaultQuorum     = 3
+	defaultContextCap = 0.45
+)
+
+// NewModel returns the model for the scoring configuration. A zero field
+// takes the model's default (docs/scoring.md lists them); a negative
+// Grace, HistoryWeight or ContextCap turns that part off.
 func NewModel(cfg config.Scoring) *Model {
-	return &Model{cfg: cfg}
+	m := &Model{
+		block:      cfg.Thresholds.Block,
+		challenge:  cfg.Thresholds.Challenge,
+		triage:     cfg.Thresholds.Triage,
+		lifetime:   time.Duration(cfg.DefaultLifetime),
+		speed:      cfg.DecaySpeed,
+		grace:      time.Duration(cfg.Grace),
+		history:    cfg.HistoryWeight,
+		discount:   cfg.WarninglistDiscount,
+		trust:      cfg.WarninglistTrust,
+		quorum:     cfg.WarninglistQuorum,
+		contextCap: cfg.ContextCap,
+	}
+	if m.block == 0 && m.challenge == 0 {
+		m.block, m.challenge = defaultBlock, defaultChallenge
+	}
+	if m.triage == 0 {
+		m.triage = defaultTriage
+	}
+	m.triage = max(m.triage, m.challenge)
+	if m.lifetime <= 0 {
+		m.lifetime = defaultLifetime
+	}
+	if m.speed <= 0 {
+		m.speed = defaultSpeed
+	}
+	m.grace = orDefault(m.grace, defaultGrace)
+	m.history = min(orDefault(m.history, defaultHistory), 1)
+	m.contextCap = min(orDefault(m.contextCap, defaultContextCap), maxRisk)
+	if m.discount <= 0 {
+		m.discount = defaultDiscount
+	}
+	m.discount = min(m.discount, 1)
+	if m.trust <= 0 {
+		m.trust = defaultTrust
+	}
+	if m.quorum <= 0 {
+		m.quorum = defaultQuorum
+	}
+	return m
 }
 
-// Score judges ev at time at. This first model counts sources: each active
-// listing multiplies the remaining safety by (1 - weight), each ended one
-// within retention by (1 - weight/4). Unlisted addresses score 100.
+// orDefault maps zero to def and a negative value to zero.
+func orDefault[T float64 | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// Thresholds returns the block and challenge thresholds in force.
+func (m *Model) Thresholds() (block, challenge float64) { return m.block, m.challenge }
+
+// entry is one source's strongest evidence about the address.
+type entry struct {
+	src        *SourceInfo
+	w, tags    float64 // weight and the factor tags applied to it
+	basis      string
+	risk       float64 // w × decay (× history weight when ended)
+	decay      float64
+	age        time.Duration
+	lifetime   time.Duration
+	active     bool // the strongest match is an open listing
+	listed     bool // some match is an open listing
+	dupOf      int  // index of the stronger source of the same provider, or -1
+	discounted bool
+}
+
+// Score judges ev at time at. Sources combine as independent evidence
+// (100 × Π (1 − risk)), one per provider; context counts only for
+// addresses no source lists now; warninglist hits and reserved addresses
+// discount what is not trusted. docs/scoring.md has the formulas.
 func (m *Model) Score(ev *Evidence, at time.Time) Scored {
 	var s Scored
-	safety := 1.0
-	seen := map[string]bool{}
+	var ebuf [8]entry
+	es := ebuf[:0]
 	for i := range ev.Matches {
 		mt := &ev.Matches[i]
-		if mt.Since.After(at) {
+		if mt.Source == nil || mt.Since.After(at) {
 			continue
-		}
-		w := mt.Source.Weight
-		if w <= 0 {
-			w = 0.8
 		}
 		active := mt.Active(at)
 		s.IsIoC = true
-		if active {
-			s.IsActive = true
-		} else {
-			s.Historical = true
-			w /= 4
-		}
-		if !seen[mt.Source.Name] {
-			seen[mt.Source.Name] = true
-			s.Blacklists = append(s.Blacklists, mt.Source.Name)
-			if c := mt.Source.Category; c != "" {
-				s.Type = appendUnique(s.Type, c)
-			}
-			safety *= 1 - w
-			s.Reasons = append(s.Reasons, Reason{Factor: "feed", Detail: mt.Source.Name, Weight: w})
-		}
+		s.IsActive = s.IsActive || active
 		if s.FirstSeen.IsZero() || mt.Since.Before(s.FirstSeen) {
 			s.FirstSeen = mt.Since
 		}
 		if mt.LastSeen.After(s.LastSeen) {
 			s.LastSeen = mt.LastSeen
 		}
+		k := slices.IndexFunc(es, func(e entry) bool { return e.src == mt.Source || e.src.Name == mt.Source.Name })
+		if k < 0 {
+			w, basis, tags := weightOf(mt.Source)
+			es = append(es, entry{src: mt.Source, w: w, basis: basis, tags: tags, risk: -1, dupOf: -1})
+			k = len(es) - 1
+		}
+		e := &es[k]
+		lifetime := mt.Source.Lifetime
+		if lifetime <= 0 {
+			lifetime = m.lifetime
+		}
+		age := evidenceAge(mt, active, at, m.grace)
+		d := decay(age, lifetime, m.speed)
+		r := e.w * d
+		if !active {
+			r *= m.history
+		}
+		e.listed = e.listed || active
+		if r > e.risk || (r == e.risk && active && !e.active) {
+			e.risk, e.decay, e.age, e.lifetime, e.active = r, d, age, lifetime, active
+		}
 	}
-	s.Score = 100 * safety
-	switch {
-	case s.IsActive:
-		s.Verdict, s.Action = VerdictDangerous, ActionBlock
-		s.Description = fmt.Sprintf("listed by %d feeds", len(s.Blacklists))
-	case s.Historical:
-		s.Verdict, s.Action = VerdictTriage, ActionChallenge
-		s.Description = "listed in the past"
-	default:
-		s.Verdict, s.Action = VerdictNone, ActionAllow
-		s.Description = "no evidence of threat"
+	s.Historical = s.IsIoC && !s.IsActive
+
+	// Strongest first; names break ties so that the order of the evidence
+	// does not matter.
+	slices.SortFunc(es, func(a, b entry) int {
+		if a.risk != b.risk {
+			if a.risk > b.risk {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.src.Name, b.src.Name)
+	})
+	independent := 0
+	for i := range es {
+		for j := range i {
+			if es[j].dupOf < 0 && sameProvider(es[i].src, es[j].src) {
+				es[i].dupOf = j
+				break
+			}
+		}
+		if es[i].dupOf < 0 && es[i].risk > 0 {
+			independent++
+		}
 	}
+	if independent > 0 {
+		s.Strongest = es[0].src.Name
+	}
+
+	// Context about reserved space (unannounced by nature, neighbours in a
+	// private /24) says nothing. The service answers unlisted reserved
+	// addresses itself and ignores listings of whole reserved blocks, so a
+	// listing that reaches the model is specific and counts in full.
+	reserved := reservedRange(ev.Addr)
+	flagged := len(ev.Warnings) > 0
+	quorum := independent >= m.quorum
+	var untrusted, discountedSafety float64 = 1, 1 // Π(1−r) and Π(1−discount×r) over discounted risks
+	ndisc := 0
+
+	var dbuf [1024]byte
+	b := dbuf[:0]
+	type span struct{ from, to int }
+	var spans [24]span
+	nspans := 0
+	weighContext := !s.IsActive && !reserved && m.contextCap > 0
+	var sigs [8]signal
+	nsigs := 0
+	if weighContext {
+		sigs, nsigs = contextSignals(ev)
+	}
+	reasons := make([]Reason, 0, len(es)+nsigs+3)
+	addReason := func(factor string, from int, w float64) {
+		reasons = append(reasons, Reason{Factor: factor, Weight: round(w, 6)})
+		if nspans < len(spans) {
+			spans[nspans] = span{from, len(b)}
+		}
+		nspans++
+	}
+
+	s.Blacklists = make([]string, 0, len(es))
+	for i := range es {
+		e := &es[i]
+		s.Blacklists = append(s.Blacklists, e.src.Name)
+		if c := e.src.Category; c != "" && !slices.Contains(s.Type, c) {
+			s.Type = append(s.Type, c)
+		}
+		factor := "feed"
+		if e.src.Kind == "misp-event" {
+			factor = "misp-event"
+		}
+		from := len(b)
+		b = append(b, e.src.Name...)
+		if e.dupOf >= 0 {
+			b = append(b, ": same provider as "...)
+			b = append(b, es[e.dupOf].src.Name...)
+			b = append(b, ", counted once"...)
+			addReason(factor, from, 1)
+			continue
+		}
+		risk := min(e.risk, maxRisk)
+		if flagged && !quorum && e.w < m.trust && risk > 0 {
+			e.discounted = true
+			ndisc++
+			untrusted *= 1 - risk
+			discountedSafety *= 1 - m.discount*risk
+		}
+		b = appendSourceDetail(b, e, m.history)
+		addReason(factor, from, 1-risk)
+	}
+
+	// Context weighs only for addresses that no source lists now.
+	if weighContext {
+		ctxSafety := 1.0
+		first := len(reasons)
+		for _, sig := range sigs[:nsigs] {
+			from := len(b)
+			b = sig.appendDetail(b, ev)
+			addReason(sig.factor, from, 1-sig.risk)
+			ctxSafety *= reasons[len(reasons)-1].Weight
+		}
+		if len(reasons) > first && 1-ctxSafety > m.contextCap {
+			from := len(b)
+			b = append(b, "context alone is capped at risk "...)
+			b = appendFloat(b, m.contextCap, 2)
+			// Rounded up, so that the rounded reasons never multiply out
+			// below the cap.
+			addReason("context-cap", from, math.Ceil((1-m.contextCap)/ctxSafety*1e6)/1e6)
+			ctxSafety = 1 - m.contextCap
+		}
+		if flagged && len(reasons) > first {
+			ndisc++
+			untrusted *= ctxSafety
+			discountedSafety *= 1 - m.discount*(1-ctxSafety)
+		}
+	}
+
+	if len(ev.Warnings) > 0 {
+		from := len(b)
+		b = append(b, ev.Warnings[0].List...)
+		b = append(b, ' ')
+		b = append(b, ev.Warnings[0].Match...)
+		if n := len(ev.Warnings) - 1; n > 0 {
+			b = append(b, " and "...)
+			b = appendInt(b, n)
+			b = append(b, " more"...)
+		}
+		b = appendDiscount(b, ndisc, quorum, independent, m.discount)
+		addReason("warninglist", from, discountedSafety/untrusted)
+	}
+
+	safety := 1.0
+	for _, r := range reasons {
+		safety *= r.Weight
+	}
+	s.Score = min(max(round(100*safety, 4), 0), 100)
+
+	descFrom := len(b)
+	b = m.appendDescription(b, &s, es, reasons, ev)
+	descTo := len(b)
+
+	// One allocation holds every detail and the description.
+	all := string(b)
+	for i := range reasons {
+		if i < len(spans) {
+			reasons[i].Detail = all[spans[i].from:spans[i].to]
+		}
+	}
+	s.Description = all[descFrom:descTo]
+	s.Reasons = reasons
+	if len(s.Blacklists) == 0 {
+		s.Blacklists = nil
+	}
+	m.judge(&s)
 	return s
 }
 
-func appendUnique(list []string, v string) []string {
-	for _, x := range list {
-		if x == v {
-			return list
-		}
+// judge sets the action and verdict from the score.
+func (m *Model) judge(s *Scored) {
+	switch {
+	case s.Score <= m.block:
+		s.Action, s.Verdict = ActionBlock, VerdictDangerous
+	case s.Score <= m.challenge:
+		s.Action, s.Verdict = ActionChallenge, VerdictSuspicious
+	case s.Score <= m.triage:
+		s.Action, s.Verdict = ActionAllow, VerdictTriage
+	default:
+		s.Action, s.Verdict = ActionAllow, VerdictNone
 	}
-	return append(list, v)
+}
+
+// sameProvider reports whether two sources come from one provider, so
+// that they are not independent evidence. Sources without a provider are
+// their own provider.
+func sameProvider(a, b *SourceInfo) bool {
+	if a.Provider == "" || b.Provider == "" {
+		return false
+	}
+	return strings.EqualFold(strings.TrimSpace(a.Provider), strings.TrimSpace(b.Provider))
+}
+
+// appendSourceDetail explains a source's factor: its weight and where the
+// weight comes from, the history weight, and the decay with its inputs.
+func appendSourceDetail(b []byte, e *entry, history float64) []byte {
+	b = append(b, ": weight "...)
+	b = appendFloat(b, e.w, 2)
+	b = append(b, " ("...)
+	b = append(b, e.basis...)
+	if e.tags != 1 {
+		b = append(b, ", tags ×"...)
+		b = appendFloat(b, e.tags, 2)
+	}
+	b = append(b, ')')
+	if !e.active {
+		b = append(b, " × history "...)
+		b = appendFloat(b, history, 2)
+	}
+	b = append(b, " × decay "...)
+	b = appendFloat(b, e.decay, 3)
+	switch {
+	case e.active && e.age == 0:
+		b = append(b, " (listed now"...)
+	case e.active:
+		b = append(b, " (last confirmed "...)
+		b = appendAge(b, e.age)
+		b = append(b, " past grace"...)
+	default:
+		b = append(b, " (delisted "...)
+		b = appendAge(b, e.age)
+		b = append(b, " ago"...)
+	}
+	b = append(b, ", lifetime "...)
+	b = appendAge(b, e.lifetime)
+	return append(b, ')')
+}
+
+// appendDiscount explains whether a warninglist hit discounted the risk.
+func appendDiscount(b []byte, ndisc int, quorum bool, independent int, discount float64) []byte {
+	switch {
+	case quorum:
+		b = append(b, ": not applied, "...)
+		b = appendInt(b, independent)
+		return append(b, " independent providers agree"...)
+	case ndisc == 0:
+		return append(b, ": nothing to discount"...)
+	}
+	b = append(b, ": risk ×"...)
+	b = appendFloat(b, discount, 2)
+	b = append(b, " for "...)
+	b = appendInt(b, ndisc)
+	if ndisc == 1 {
+		return append(b, " untrusted signal"...)
+	}
+	return append(b, " untrusted signals"...)
+}
+
+// appendDescription writes the answer's one-line summary.
+func (m *Model) appendDescription(b []byte, s *Scored, es []entry, reasons []Reason, ev *Evidence) []byte {
+	feeds, events := 0, 0
+	risky := false
+	for i := range es {
+		if s.IsActive && !es[i].listed {
+			continue
+		}
+		if es[i].src.Kind == "misp-event" {
+			events++
+		} else {
+			feeds++
+		}
+		risky = risky || es[i].risk > 0
+	}
+	switch {
+	case s.IsIoC:
+		if s.IsActive {
+			b = append(b, "listed by "...)
+		} else {
+			b = append(b, "listed in the past by "...)
+		}
+		if feeds > 0 {
+			b = appendCount(b, feeds, "feed", "feeds")
+		}
+		if events > 0 {
+			if feeds > 0 {
+				b = append(b, " and "...)
+			}
+			b = appendCount(b, events, "MISP event", "MISP events")
+		}
+		if !risky {
+			b = append(b, ", evidence expired"...)
+		}
+	case s.Score < 100:
+		b = append(b, "not listed; "...)
+		// The strongest context signal says why.
+		best, bw := -1, 1.0
+		for i, r := range reasons {
+			if r.Factor != "context-cap" && r.Factor != "warninglist" && r.Weight < bw {
+				best, bw = i, r.Weight
+			}
+		}
+		if best >= 0 {
+			b = appendContextSummary(b, reasons[best].Factor, ev)
+		} else {
+			b = append(b, "no evidence of threat"...)
+		}
+	default:
+		b = append(b, "no evidence of threat"...)
+	}
+	if len(ev.Warnings) > 0 {
+		b = append(b, "; on warninglist "...)
+		b = append(b, ev.Warnings[0].List...)
+	}
+	return b
+}
+
+// reservedRange reports whether addr is in address space that is not
+// routed on the Internet (private, loopback, link-local, multicast,
+// unspecified, shared CGNAT space, "this network", class E).
+func reservedRange(addr netip.Addr) bool {
+	a := addr.Unmap()
+	if !a.IsValid() {
+		return false
+	}
+	if a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
+		a.IsMulticast() || a.IsInterfaceLocalMulticast() || a.IsUnspecified() {
+		return true
+	}
+	if a.Is4() {
+		v := a.As4()
+		return v[0] == 0 || v[0] >= 240 || v[0] == 100 && v[1]&0xc0 == 64
+	}
+	return false
+}
+
+// round rounds v to n decimals.
+func round(v float64, n int) float64 {
+	p := math.Pow10(n)
+	return math.Round(v*p) / p
 }

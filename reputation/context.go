@@ -1,0 +1,191 @@
+package reputation
+
+import (
+	"cmp"
+	"encoding/binary"
+	"net/netip"
+	"slices"
+)
+
+// neighbourhood holds what the context features are computed from, built
+// once per index: the listed units (host addresses and ranges) with at
+// least one open listing at build time, sorted, and the listed IPv4
+// address count of each ASN. A query reads a few binary searches from it;
+// nothing here is computed per request beyond that.
+type neighbourhood struct {
+	hosts4   []uint32 // open IPv4 hosts, sorted
+	bucket4  []uint32 // offsets of hosts4 by top 16 bits
+	ranges4  []unit4  // open IPv4 ranges longer than /16, sorted by base
+	units6   []unit6  // open IPv6 hosts and ranges longer than /48, sorted
+	enricher Enricher
+	asnCount map[uint32]uint64 // listed IPv4 addresses per ASN
+	asnKnown bool              // the enricher resolved at least one ASN
+}
+
+type unit4 struct {
+	base uint32
+	bits uint8
+}
+
+type unit6 struct {
+	hi, lo uint64
+	bits   uint8
+}
+
+func (u unit6) contains(hi, lo uint64) bool {
+	return netip.PrefixFrom(addr6(u.hi, u.lo), int(u.bits)).Contains(addr6(hi, lo))
+}
+
+func split6(a netip.Addr) (hi, lo uint64) {
+	b := a.As16()
+	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+}
+
+func addr6(hi, lo uint64) netip.Addr {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], hi)
+	binary.BigEndian.PutUint64(b[8:], lo)
+	return netip.AddrFrom16(b)
+}
+
+func open(ms []cmatch) bool {
+	for _, m := range ms {
+		if m.ended == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// buildNeighbourhood collects the open units of x and, with an enricher,
+// counts listed IPv4 addresses per ASN.
+func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
+	n := neighbourhood{enricher: e}
+	if e != nil {
+		n.asnCount = make(map[uint32]uint64)
+	}
+	count := func(a netip.Addr, size uint64) {
+		if e == nil {
+			return
+		}
+		if asn, ok := e.ASN(a); ok {
+			n.asnKnown = true
+			n.asnCount[asn] += size
+		}
+	}
+	for i, a := range x.hosts4 {
+		if open(x.matches[x.hostOff[i]:x.hostOff[i+1]]) {
+			n.hosts4 = append(n.hosts4, a)
+			count(addr4(a), 1)
+		}
+	}
+	n.hosts4 = slices.Clip(n.hosts4)
+	n.bucket4 = bucket16(n.hosts4)
+	for j, p := range x.pfx {
+		if !open(x.matches[x.pfxOff[j]:x.pfxOff[j+1]]) {
+			continue
+		}
+		if p.Addr().Is4() {
+			count(p.Addr(), 1<<(32-p.Bits()))
+			if p.Bits() > 16 {
+				n.ranges4 = append(n.ranges4, unit4{base: v4(p.Addr()), bits: uint8(p.Bits())})
+			}
+			continue
+		}
+		if p.Bits() > 48 {
+			hi, lo := split6(p.Addr())
+			n.units6 = append(n.units6, unit6{hi: hi, lo: lo, bits: uint8(p.Bits())})
+		}
+	}
+	// x.pfx is sorted by address then length, so both lists already are.
+	return n
+}
+
+// context returns the context features of addr.
+func (n *neighbourhood) context(addr netip.Addr) Context {
+	var c Context
+	if addr.Is4() {
+		n.context4(v4(addr), &c)
+	} else if addr.Is6() {
+		n.context6(addr, &c)
+	}
+	c.Announced = true
+	if n.enricher == nil {
+		return c
+	}
+	asn, ok := n.enricher.ASN(addr)
+	if !ok {
+		// Without any resolved ASN the enricher has no ASN database:
+		// "unknown", not "unannounced".
+		c.Announced = !n.asnKnown
+		return c
+	}
+	c.ASN = asn
+	if ann := n.enricher.Announced(asn); ann > 0 {
+		c.ASNDensity = min(1, float64(n.asnCount[asn])/float64(ann))
+	}
+	return c
+}
+
+func (n *neighbourhood) context4(a uint32, c *Context) {
+	k := a >> 16
+	lo, hi := int(n.bucket4[k]), int(n.bucket4[k+1])
+	block := n.hosts4[lo:hi]
+	pos, self := slices.BinarySearch(block, a)
+	c.NeighboursFar = len(block)
+	first, _ := slices.BinarySearch(block, a&^0xff)
+	last, _ := slices.BinarySearch(block, (a|0xff)+1)
+	if a|0xff == 0xffffffff {
+		last = len(block)
+	}
+	c.NeighboursNear = last - first
+	if self {
+		c.NeighboursFar--
+		c.NeighboursNear--
+	}
+	// Nearest other open host in the /16.
+	best := uint32(0)
+	if pos > 0 {
+		best = a - block[pos-1]
+	}
+	next := pos
+	if self {
+		next++
+	}
+	if next < len(block) {
+		if d := block[next] - a; best == 0 || d < best {
+			best = d
+		}
+	}
+	c.NearestDistance = best
+
+	// Open ranges inside the /16 and /24 that do not contain a.
+	i, _ := slices.BinarySearchFunc(n.ranges4, k<<16, func(u unit4, t uint32) int { return cmp.Compare(u.base, t) })
+	for ; i < len(n.ranges4) && n.ranges4[i].base>>16 == k; i++ {
+		u := n.ranges4[i]
+		mask := ^uint32(0) << (32 - u.bits)
+		if a&mask == u.base {
+			continue
+		}
+		c.NeighboursFar++
+		if u.bits > 24 && u.base>>8 == a>>8 {
+			c.NeighboursNear++
+		}
+	}
+}
+
+func (n *neighbourhood) context6(addr netip.Addr, c *Context) {
+	hi, lo := split6(addr)
+	start := hi &^ 0xffff
+	i, _ := slices.BinarySearchFunc(n.units6, start, func(u unit6, t uint64) int { return cmp.Compare(u.hi, t) })
+	for ; i < len(n.units6) && n.units6[i].hi>>16 == hi>>16; i++ {
+		u := n.units6[i]
+		if u.contains(hi, lo) {
+			continue
+		}
+		c.NeighboursFar++
+		if u.bits > 64 && u.hi == hi {
+			c.NeighboursNear++
+		}
+	}
+}
