@@ -169,8 +169,8 @@ func (s *Server) authz(c echo.Context) error {
 	w := c.Response()
 	h := w.Header()
 	h[HeaderScore] = []string{formatScore(j.Score)}
-	h[HeaderVerdict] = []string{j.Verdict}
-	h[HeaderAction] = []string{j.Action}
+	h[HeaderVerdict] = headerValue(j.Verdict)
+	h[HeaderAction] = headerValue(j.Action)
 	h[HeaderClientIP] = []string{addr.String()}
 	h["Cache-Control"] = noStore
 	if j.Action == reputation.ActionBlock || (j.Action == reputation.ActionChallenge && s.deny) {
@@ -184,6 +184,26 @@ func (s *Server) authz(c echo.Context) error {
 }
 
 var noStore = []string{"no-store"}
+
+// fixedValues are the header values of the known verdicts and actions,
+// built once: length equals capacity, so they are never written through.
+var fixedValues = func() map[string][]string {
+	m := map[string][]string{}
+	for _, v := range []string{
+		reputation.VerdictDangerous, reputation.VerdictSuspicious, reputation.VerdictTriage, reputation.VerdictNone,
+		reputation.ActionAllow, reputation.ActionChallenge, reputation.ActionBlock,
+	} {
+		m[v] = []string{v}
+	}
+	return m
+}()
+
+func headerValue(v string) []string {
+	if fv, ok := fixedValues[v]; ok {
+		return fv
+	}
+	return []string{v}
+}
 
 // formatScore writes a score with at most two decimals.
 func formatScore(v float64) string {

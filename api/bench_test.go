@@ -6,6 +6,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // nullWriter is a ResponseWriter that keeps nothing, so that benchmarks
@@ -76,5 +79,28 @@ func BenchmarkPostIP(b *testing.B) {
 	for b.Loop() {
 		clear(w.h)
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/ip", strings.NewReader(body)))
+	}
+}
+
+// BenchmarkMetricsOverhead measures what the metrics middleware adds to a
+// request: the same trivial route on a bare router and on one with it.
+func BenchmarkMetricsOverhead(b *testing.B) {
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	bare := echo.New()
+	bare.GET("/healthz", healthz)
+	measured := echo.New()
+	measured.Use(m.middleware(discard))
+	measured.GET("/healthz", healthz)
+	m.setRoutes([]string{"/healthz"})
+	for _, tc := range []struct {
+		name string
+		e    *echo.Echo
+	}{{"bare", bare}, {"with metrics", measured}} {
+		b.Run(tc.name, func(b *testing.B) {
+			benchServe(b, tc.e, httptest.NewRequest(http.MethodGet, "/healthz", nil), http.StatusOK)
+		})
 	}
 }

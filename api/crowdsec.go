@@ -233,6 +233,11 @@ func (cs *CrowdSec) stream(c echo.Context) error {
 	mem.mu.Lock()
 	defer mem.mu.Unlock()
 	old := mem.sent
+	hint := 0
+	if old != nil {
+		// What the bouncer held is the best guess of the list's size.
+		hint = len(old.entries)
+	}
 	if startup {
 		old = nil
 	}
@@ -250,7 +255,7 @@ func (cs *CrowdSec) stream(c echo.Context) error {
 		}
 		return cs.streamDone(err)
 	}
-	next, err := writeStream(w, cs.opts.Service.Blocked(now), old, &filter, gen, now)
+	next, err := writeStream(w, cs.opts.Service.Blocked(now), old, hint, &filter, gen, now)
 	if err == nil {
 		err = w.Flush()
 	}
@@ -275,11 +280,8 @@ func (cs *CrowdSec) streamDone(err error) error {
 // the bouncer does not hold it, or when what it holds will time out before
 // half of the decision's remaining time (bouncers drop a decision when its
 // duration runs out, so a lengthened one must be sent again).
-func writeStream(w *bufio.Writer, decisions iter.Seq[reputation.Decision], old *sentSet, f *csFilter, gen uint64, now time.Time) (*sentSet, error) {
-	next := &sentSet{gen: gen}
-	if old != nil {
-		next.entries = make([]sentEntry, 0, len(old.entries))
-	}
+func writeStream(w *bufio.Writer, decisions iter.Seq[reputation.Decision], old *sentSet, hint int, f *csFilter, gen uint64, now time.Time) (*sentSet, error) {
+	next := &sentSet{gen: gen, entries: make([]sentEntry, 0, hint+hint/8)}
 	buf := make([]byte, 0, 512)
 	buf = append(buf, `{"new":[`...)
 	first := true

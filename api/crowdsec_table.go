@@ -257,3 +257,8 @@ func (t *decisionTable) subnets(p netip.Prefix, now time.Time) []tableHit {
 	}
 	return out
 }
+
+var (
+	_ Registrar = (*CrowdSec)(nil)
+	_ Registrar = (*Blocklist)(nil)
+)

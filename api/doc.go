@@ -20,6 +20,19 @@
 //	GET  /api/v1/jobs                   scheduled jobs
 //	GET  /api/v1/ip/:address/history    every listing and ended episode containing the address
 //
+// Access: with auth.open_queries (the default) /ip, /authz and the
+// read-only /api/v1 endpoints need no key; otherwise they need a query or
+// admin key, as "Authorization: Bearer KEY" or "X-Api-Key: KEY" (for
+// /authz only X-Api-Key, because a forward-auth request carries the
+// client's own Authorization header). Feed sync always needs an admin key.
+// /healthz, /readyz and /metrics are open.
+//
+// Forward-auth judges the TCP peer, or, when the peer is in
+// http.trusted_proxies, the right-most X-Forwarded-For (else X-Real-IP)
+// address that is not itself trusted. It answers 200 to allow and 403 to
+// block; a challenge is answered 200 with X-Rampart-Action: challenge
+// (the proxy decides) unless http.authz_challenge is "deny".
+//
 // Other transports on the same router (CrowdSec-compatible endpoints,
 // blocklist export) mount themselves through Options.Extra and check API
 // keys with Auth.Role.

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,9 +68,25 @@ func readList(t testing.TB, source string, elem ...string) []store.Listing {
 	return out
 }
 
+// sharedService is built once per test binary: the service is safe for
+// concurrent use and the tests only read it.
+var sharedService struct {
+	once sync.Once
+	svc  *reputation.Service
+}
+
 // newService returns a real reputation.Service over two real FireHOL
 // lists, one synthetic IPv6 range and one ended episode.
 func newService(t testing.TB) *reputation.Service {
+	t.Helper()
+	sharedService.once.Do(func() { sharedService.svc = buildService(t) })
+	if sharedService.svc == nil {
+		t.Fatal("the shared test service failed to build")
+	}
+	return sharedService.svc
+}
+
+func buildService(t testing.TB) *reputation.Service {
 	t.Helper()
 	svc := reputation.NewService(reputation.ServiceOptions{
 		Model:     reputation.NewModel(config.Default().Scoring),

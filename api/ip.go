@@ -45,7 +45,9 @@ func (s *Server) getIP(c echo.Context) error {
 	b := (*bp)[:0]
 	if at == "" {
 		b = s.svc.AppendJSON(b, addr)
-		s.metrics.verdict(s.svc.Judge(addr).Verdict)
+		// The verdict is read back from the rendered body: a second
+		// cache lookup (Judge) would cost more than this scan.
+		s.metrics.verdict(verdictOf(b))
 	} else {
 		t, err := s.parseAt(at)
 		if err != nil {
@@ -159,8 +161,10 @@ func (s *Server) appendEntry(out []byte, raw json.RawMessage) []byte {
 	if err != nil {
 		return appendJSONValue(out, batchEntryError{IP: given, Error: err.Error()})
 	}
-	s.metrics.verdict(s.svc.Judge(addr).Verdict)
-	return s.svc.AppendJSON(out, addr)
+	n := len(out)
+	out = s.svc.AppendJSON(out, addr)
+	s.metrics.verdict(verdictOf(out[n:]))
+	return out
 }
 
 func appendJSONValue(out []byte, v any) []byte {

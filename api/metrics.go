@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -71,7 +72,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	m.verdicts = map[string]prometheus.Counter{}
-	for _, v := range []string{reputation.VerdictDangerous, reputation.VerdictSuspicious, reputation.VerdictTriage, reputation.VerdictNone} {
+	for _, v := range append(knownVerdicts, otherVerdict) {
 		m.verdicts[v] = m.answers.WithLabelValues(v)
 	}
 	m.setRoutes(nil)
@@ -95,13 +96,39 @@ func (m *metrics) setRoutes(paths []string) {
 	m.routes = routes
 }
 
+// otherVerdict labels verdicts outside the known set, so that the label
+// set stays bounded whatever a model returns.
+const otherVerdict = "other"
+
+var knownVerdicts = []string{reputation.VerdictDangerous, reputation.VerdictSuspicious, reputation.VerdictTriage, reputation.VerdictNone}
+
 // verdict counts one answer.
 func (m *metrics) verdict(v string) {
-	if c, ok := m.verdicts[v]; ok {
-		c.Inc()
-		return
+	c, ok := m.verdicts[v]
+	if !ok {
+		c = m.verdicts[otherVerdict]
 	}
-	m.answers.WithLabelValues(v).Inc()
+	c.Inc()
+}
+
+var verdictKey = []byte(`"verdict":"`)
+
+// verdictOf reads the verdict of a rendered answer without decoding it.
+// The key cannot occur inside a JSON string (its quotes would be
+// escaped), and no nested object of an answer has a verdict, so the
+// first match is the answer's.
+func verdictOf(body []byte) string {
+	i := bytes.Index(body, verdictKey)
+	if i < 0 {
+		return otherVerdict
+	}
+	rest := body[i+len(verdictKey):]
+	for _, v := range knownVerdicts {
+		if len(rest) > len(v) && rest[len(v)] == '"' && string(rest[:len(v)]) == v {
+			return v
+		}
+	}
+	return otherVerdict
 }
 
 // middleware counts and times every request and turns a panic into a 500

@@ -12,11 +12,12 @@ import (
 func Default() Config {
 	return Config{
 		HTTP: HTTP{
-			Listen:       "127.0.0.1:8080",
-			ReadTimeout:  d(10 * time.Second),
-			WriteTimeout: d(60 * time.Second),
-			MaxBatch:     10000,
-			MaxBodyBytes: 4 << 20,
+			Listen:         "127.0.0.1:8080",
+			ReadTimeout:    d(10 * time.Second),
+			WriteTimeout:   d(60 * time.Second),
+			MaxBatch:       10000,
+			MaxBodyBytes:   4 << 20,
+			AuthzChallenge: "allow",
 		},
 		GRPC: GRPC{
 			Listen:   "127.0.0.1:9090",
@@ -48,11 +49,15 @@ func Default() Config {
 			StaleAfter: d(24 * time.Hour),
 		},
 		Scoring: Scoring{
-			Thresholds:          Thresholds{Block: 30, Challenge: 60},
+			Thresholds:          Thresholds{Block: 30, Challenge: 60, Triage: 90},
 			DefaultLifetime:     d(14 * 24 * time.Hour),
 			DecaySpeed:          2,
 			WarninglistDiscount: 0.25,
 			WarninglistTrust:    0.95,
+			WarninglistQuorum:   3,
+			Grace:               d(24 * time.Hour),
+			HistoryWeight:       0.6,
+			ContextCap:          0.45,
 		},
 		Cache: Cache{Size: 100000},
 		Auth:  Auth{OpenQueries: true},

@@ -180,6 +180,24 @@ type Slack struct {
 	Dedup Duration `yaml:"dedup"`
 	// APIURL overrides Slack's API base URL (for tests and proxies).
 	APIURL string `yaml:"api_url"`
+	// BatchSize is the most alerts one message lists (0 means 20; at most
+	// 45, because Slack allows 50 blocks per message).
+	BatchSize int `yaml:"batch_size"`
+	// BatchWindow is how long the first alert of a batch waits for others
+	// before the batch is sent (0 means 10s).
+	BatchWindow Duration `yaml:"batch_window"`
+	// PerMinute is the most messages sent in any minute (0 means 10), below
+	// Slack's own limit of about one message per second per channel.
+	PerMinute int `yaml:"per_minute"`
+	// QueueSize bounds the alerts waiting for the sender; when it is full,
+	// alerts are dropped and counted rather than slowing a query (0 means
+	// 1024).
+	QueueSize int `yaml:"queue_size"`
+	// DedupSize bounds how many addresses the dedup window remembers; the
+	// least recently alerted are forgotten first (0 means 100000).
+	DedupSize int `yaml:"dedup_size"`
+	// Timeout bounds one call to Slack (0 means 10s).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Log configures logging.

@@ -49,6 +49,9 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("http.trusted_proxies[%d]", i), "%v", err)
 		}
 	}
+	if v := c.HTTP.AuthzChallenge; v != "allow" && v != "deny" {
+		bad("http.authz_challenge", "must be allow or deny, got %q", v)
+	}
 	if c.GRPC.ExtAuthz.TrustedHops < 0 || c.GRPC.ExtAuthz.TrustedHops > 16 {
 		bad("grpc.ext_authz.trusted_hops", "must be 0 to 16, got %d", c.GRPC.ExtAuthz.TrustedHops)
 	}
@@ -124,6 +127,18 @@ func (c *Config) Validate() error {
 	}
 	if sc.WarninglistTrust < 0 || sc.WarninglistTrust > 1 {
 		bad("scoring.warninglist_trust", "must be 0 to 1, got %g", sc.WarninglistTrust)
+	}
+	if t := sc.Thresholds.Triage; t < sc.Thresholds.Challenge || t > 100 {
+		bad("scoring.thresholds.triage", "must be from challenge (%g) to 100, got %g", sc.Thresholds.Challenge, t)
+	}
+	if sc.WarninglistQuorum < 1 {
+		bad("scoring.warninglist_quorum", "must be at least 1, got %d", sc.WarninglistQuorum)
+	}
+	if sc.HistoryWeight < 0 || sc.HistoryWeight > 1 {
+		bad("scoring.history_weight", "must be 0 to 1, got %g", sc.HistoryWeight)
+	}
+	if sc.ContextCap < 0 || sc.ContextCap > 1 {
+		bad("scoring.context_cap", "must be 0 to 1, got %g", sc.ContextCap)
 	}
 	if c.Cache.Size < 0 {
 		bad("cache.size", "must not be negative, got %d", c.Cache.Size)

@@ -17,13 +17,12 @@
 // A rebuild reads the store into a new immutable reputation.Index and swaps
 // it into the Service; queries keep using the old index until the swap.
 //
-// A pull whose entry count collapses is treated as suspicious and kept out
-// (see SyncFeed): a feed with at least SuspiciousMinEntries listings whose
-// new pull has fewer than a tenth of them, or any listed feed whose new pull
-// has no valid entry but malformed lines, fails with ErrSuspiciousPull. The
-// collapse is accepted when the same content is pulled twice in a row, so a
-// list that really shrank takes effect one refresh later; a body with only
-// malformed lines is never accepted.
+// A pull that would empty a listed feed, or shrink a feed of at least
+// SuspiciousMinEntries listings to under a tenth of them, is held back as
+// suspicious (ErrSuspiciousPull: an error page served with status 200, a
+// truncated mirror). It is accepted when the same content is pulled twice
+// in a row, so a list that really shrank takes effect one refresh later. A
+// body with malformed lines and no valid entry is never accepted.
 //
 // Run schedules every periodic task with gocron: one job per enabled feed
 // at its refresh interval, history:purge daily and history:rescore hourly,

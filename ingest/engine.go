@@ -55,8 +55,10 @@ type EngineOptions struct {
 	Fetcher *misp.Fetcher
 	Sync    config.Sync
 	History config.History
-	// Scoring is the scoring configuration; a feed without a lifetime gets
-	// Scoring.DefaultLifetime in its SourceInfo.
+	// Scoring is the scoring configuration. The index build needs none of
+	// it today (a zero weight or lifetime in a SourceInfo means the
+	// model's default); it is accepted so that wiring hands the engine one
+	// configuration.
 	Scoring  config.Scoring
 	Enricher reputation.Enricher
 	Warner   reputation.Warner
@@ -90,7 +92,8 @@ type Engine struct {
 	now      func() time.Time
 	log      *slog.Logger
 
-	sem chan struct{} // bounds concurrent feed syncs
+	sem     chan struct{} // bounds concurrent feed syncs
+	startMu sync.Mutex    // serialises Start
 
 	mu         sync.Mutex
 	origins    map[string][]misp.Feed
@@ -176,12 +179,14 @@ func NewEngine(opts EngineOptions) *Engine {
 // fetched. Stored feeds that no static origin defines any more have their
 // listings ended first. Start is idempotent.
 func (e *Engine) Start(ctx context.Context) error {
+	e.startMu.Lock()
+	defer e.startMu.Unlock()
 	e.mu.Lock()
-	if e.started {
-		e.mu.Unlock()
+	started := e.started
+	e.mu.Unlock()
+	if started {
 		return nil
 	}
-	e.mu.Unlock()
 	srcs, err := e.st.Sources(ctx)
 	if err != nil {
 		return fmt.Errorf("start sync engine: %w", err)
@@ -469,7 +474,9 @@ func suspicious(src *store.Source, cur int, res *misp.FetchResult, next int) str
 	if next == 0 && r.Malformed > 0 {
 		return fmt.Sprintf("no valid entry in %d lines (%d malformed)", r.Lines, r.Malformed)
 	}
-	if cur < SuspiciousMinEntries || next*10 >= cur {
+	emptied := next == 0 && cur > 0
+	collapsed := cur >= SuspiciousMinEntries && next*10 < cur
+	if !emptied && !collapsed {
 		return ""
 	}
 	key := res.State.ContentHash

@@ -18,9 +18,9 @@ import (
 
 func TestFirstSyncListsEveryEntry(t *testing.T) {
 	for _, file := range [][]string{
-		{"feeds", "firehol", "blocklist_de.ipset"},
+		{"feeds", "firehol", "et_compromised.ipset"},
 		{"feeds", "firehol", "firehol_level1.netset"},
-		{"feeds", "ipsum", "levels", "3.txt"},
+		{"feeds", "ipsum", "levels", "5.txt"},
 	} {
 		t.Run(file[len(file)-1]+" is listed whole on the first sync", func(t *testing.T) {
 			ctx := context.Background()
@@ -78,7 +78,7 @@ func TestUnchangedResyncWritesNothing(t *testing.T) {
 			h := newHarness(t, harnessOptions{})
 			srv := newFeedServer(t)
 			srv.noValidators = tc.noValidators
-			srv.set("/feed", sample(t, "feeds", "firehol", "blocklist_de.ipset"))
+			srv.set("/feed", sample(t, "feeds", "firehol", "greensnow.ipset"))
 			h.eng.SetFeeds(OriginConfig, []misp.Feed{feed("f", srv.URL+"/feed")})
 			if _, err := h.eng.SyncFeed(ctx, "f"); err != nil {
 				t.Fatal(err)
@@ -136,9 +136,9 @@ func TestChangedFileWritesExactlyTheDiff(t *testing.T) {
 	}
 	all := parsed(t, body)
 
-	// Drop every 50th address, add three from the documentation ranges.
+	// Drop every 50th address, add two addresses and a range.
 	changed := lines(body, func(i int, _ []byte) bool { return i%50 != 0 })
-	added := []string{"192.0.2.1", "198.51.100.0/24", "2001:db8::7"}
+	added := []string{"1.2.3.4", "5.6.7.0/24", "2a00:1450:4001::7"}
 	changed = append(changed, []byte(strings.Join(added, "\n")+"\n")...)
 	srv.set("/feed", changed)
 	want := parsed(t, changed)
@@ -196,7 +196,7 @@ func TestChangedFileWritesExactlyTheDiff(t *testing.T) {
 	if a.IsActive || !a.Historical {
 		t.Errorf("removed address answer = %+v, want historical only", a)
 	}
-	if a := h.svc.Check(netip.MustParseAddr("198.51.100.77")); !a.IsActive {
+	if a := h.svc.Check(netip.MustParseAddr("5.6.7.77")); !a.IsActive {
 		t.Errorf("address in an added range is not active: %+v", a)
 	}
 }
@@ -222,7 +222,7 @@ func TestFailedPullKeepsLastGoodData(t *testing.T) {
 		{"an HTTP 500 keeps the listings", func(_ *testing.T, srv *feedServer, _ *harness) { srv.fail(http.StatusInternalServerError) }, "500"},
 		{"an HTML error page served as 200 keeps the listings", func(_ *testing.T, srv *feedServer, _ *harness) {
 			srv.set("/feed", []byte("<html>\n<body>\nService temporarily unavailable\n</body>\n</html>\n"))
-		}, "no valid entry"},
+		}, "suspicious"},
 		{"an oversize body keeps the listings", func(_ *testing.T, srv *feedServer, _ *harness) {
 			srv.set("/feed", bytes.Repeat([]byte("192.0.2.1\n"), 200_000))
 		}, "size limit"},
@@ -237,7 +237,7 @@ func TestFailedPullKeepsLastGoodData(t *testing.T) {
 			ctx := context.Background()
 			h := newHarness(t, harnessOptions{maxBytes: 1 << 20})
 			srv := newFeedServer(t)
-			srv.set("/feed", sample(t, "feeds", "firehol", "blocklist_de.ipset"))
+			srv.set("/feed", sample(t, "feeds", "firehol", "greensnow.ipset"))
 			h.eng.SetFeeds(OriginConfig, []misp.Feed{feed("f", srv.URL+"/feed")})
 			if _, err := h.eng.SyncFeed(ctx, "f"); err != nil {
 				t.Fatal(err)
@@ -278,7 +278,7 @@ func TestRepeatedCollapseIsAccepted(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t, harnessOptions{})
 	srv := newFeedServer(t)
-	srv.set("/feed", sample(t, "feeds", "firehol", "blocklist_de.ipset"))
+	srv.set("/feed", sample(t, "feeds", "firehol", "greensnow.ipset"))
 	h.eng.SetFeeds(OriginConfig, []misp.Feed{feed("f", srv.URL+"/feed")})
 	if _, err := h.eng.SyncFeed(ctx, "f"); err != nil {
 		t.Fatal(err)
@@ -304,7 +304,7 @@ func TestSyncAllCoalescesRebuilds(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	srv := newFeedServer(t)
 	var feeds []misp.Feed
-	for _, name := range []string{"blocklist_de.ipset", "et_compromised.ipset", "greensnow.ipset", "tor_exits.ipset", "spamhaus_drop.netset", "firehol_level1.netset"} {
+	for _, name := range []string{"et_compromised.ipset", "greensnow.ipset", "tor_exits.ipset", "spamhaus_drop.netset", "firehol_level1.netset"} {
 		srv.set("/"+name, sample(t, "feeds", "firehol", name))
 		feeds = append(feeds, feed(strings.TrimSuffix(strings.TrimSuffix(name, ".ipset"), ".netset"), srv.URL+"/"+name))
 	}
@@ -347,7 +347,7 @@ func TestApplySource(t *testing.T) {
 	h.eng.SetFeeds(OriginConfig, []misp.Feed{feed("taken", "http://127.0.0.1:1/x")})
 	src := store.Source{Name: "Phishing campaign", Kind: store.KindMISPEvent, LastSuccess: t0,
 		Meta: map[string]string{"threat_level": "1", "tags": "tlp:green,apt"}}
-	p := netip.MustParsePrefix("203.0.113.0/24")
+	p := netip.MustParsePrefix("5.6.7.0/24")
 
 	t.Run("a MISP event's change is listed after a rebuild", func(t *testing.T) {
 		if err := h.eng.ApplySource(ctx, src, store.Change{Added: []netip.Prefix{p}}); err != nil {
@@ -356,7 +356,7 @@ func TestApplySource(t *testing.T) {
 		if err := h.eng.Rebuild(ctx); err != nil {
 			t.Fatal(err)
 		}
-		a := h.svc.Check(netip.MustParseAddr("203.0.113.9"))
+		a := h.svc.Check(netip.MustParseAddr("5.6.7.9"))
 		if !a.IsActive || !slices.Contains(a.Blacklists, src.Name) {
 			t.Errorf("answer = %+v", a)
 		}
@@ -376,7 +376,7 @@ func TestApplySource(t *testing.T) {
 		if err := h.eng.Rebuild(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if a := h.svc.Check(netip.MustParseAddr("203.0.113.9")); a.IsActive || !a.Historical {
+		if a := h.svc.Check(netip.MustParseAddr("5.6.7.9")); a.IsActive || !a.Historical {
 			t.Errorf("answer = %+v", a)
 		}
 	})

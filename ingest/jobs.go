@@ -305,10 +305,11 @@ func safeRun(ctx context.Context, fn func(context.Context) error) (err error) {
 
 // jitter returns the delay before a job's first run: for delayed jobs one
 // interval plus up to a tenth of it (at most 5 minutes); for the others up
-// to a tenth of the interval (at most a minute), so that jobs registered
-// together do not all fire at once.
+// to a tenth of the interval (at most 5 seconds, so that a feed added in
+// MISP is fetched promptly), so that jobs registered together do not all
+// fire at once.
 func jitter(every time.Duration, delayed bool) time.Duration {
-	limit := min(every/10, time.Minute)
+	limit := min(every/10, 5*time.Second)
 	base := time.Duration(0)
 	if delayed {
 		limit = min(every/10, 5*time.Minute)

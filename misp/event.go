@@ -265,7 +265,7 @@ func eventsResult(events []*Event) *Result {
 				c.bad++
 				continue
 			}
-			if a.Value != "" && len(a.Value) <= maxTokenBytes {
+			if a.Type != "" && a.Value != "" && len(a.Value) <= maxTokenBytes {
 				c.addOther(a.Type, a.Value)
 			}
 		}

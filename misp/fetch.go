@@ -43,14 +43,21 @@ type StatusError struct {
 	Status string
 }
 
+// Error names the status, as in "unexpected HTTP status 503 Service Unavailable".
 func (e *StatusError) Error() string { return "unexpected HTTP status " + e.Status }
 
 // Defaults of FetchOptions.
 const (
+	// DefaultFetchTimeout bounds one request, body included.
 	DefaultFetchTimeout = 60 * time.Second
-	DefaultMaxBytes     = 128 << 20
-	DefaultMaxEvents    = 10_000
-	DefaultConcurrency  = 4
+	// DefaultMaxBytes bounds one file: 128 MiB is several times the largest
+	// public IP lists (a million addresses is about 15 MB).
+	DefaultMaxBytes = 128 << 20
+	// DefaultMaxEvents bounds the events of one misp-format feed.
+	DefaultMaxEvents = 10_000
+	// DefaultConcurrency is how many event files are fetched at once: few,
+	// to be polite to the feed's host.
+	DefaultConcurrency = 4
 )
 
 // FetchOptions configures a Fetcher. Zero fields take the defaults above.

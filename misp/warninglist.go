@@ -109,7 +109,7 @@ func LoadWarninglists(paths ...string) (*Warninglists, error) {
 
 	w := &Warninglists{}
 	// byPrefix collects, for each distinct range, the lists that name it.
-	byPrefix := make(map[netip.Prefix][]int)
+	byPrefix := make(map[netip.Prefix]*listedRange)
 	for _, path := range files {
 		info, prefixes, err := readWarninglist(path)
 		if err != nil {
@@ -118,11 +118,15 @@ func LoadWarninglists(paths ...string) (*Warninglists, error) {
 		idx := len(w.lists)
 		w.lists = append(w.lists, info)
 		for _, p := range prefixes {
-			ids := byPrefix[p]
-			if len(ids) > 0 && ids[len(ids)-1] == idx {
+			r := byPrefix[p]
+			if r == nil {
+				r = &listedRange{}
+				byPrefix[p] = r
+			}
+			if len(r.ids) > 0 && r.ids[len(r.ids)-1] == idx {
 				continue // the same range twice in one list
 			}
-			byPrefix[p] = append(ids, idx)
+			r.ids = append(r.ids, idx)
 		}
 	}
 	w.build(byPrefix)
@@ -239,47 +243,81 @@ func canonical(p netip.Prefix) (netip.Prefix, bool) {
 	return p.Masked(), true
 }
 
-// build fills the lookup table from the collected ranges.
-func (w *Warninglists) build(byPrefix map[netip.Prefix][]int) {
-	var lists bart.Table[[]int]
-	for p, ids := range byPrefix {
-		lists.Insert(p, ids)
-	}
-	matchText := make(map[netip.Prefix]string)
-	text := func(p netip.Prefix) string {
-		s, ok := matchText[p]
-		if !ok {
-			if p.IsSingleIP() {
-				s = p.Addr().String()
-			} else {
-				s = p.String()
-			}
-			matchText[p] = s
+// listedRange is one distinct range while the lists are being built.
+type listedRange struct {
+	ids  []int  // indexes of the lists that name the range
+	text string // the range as reported in a Warning, once computed
+}
+
+func (r *listedRange) match(p netip.Prefix) string {
+	if r.text == "" {
+		if p.IsSingleIP() {
+			r.text = p.Addr().String()
+		} else {
+			r.text = p.String()
 		}
-		return s
 	}
-	broadest := make(map[int]netip.Prefix)
+	return r.text
+}
+
+// build fills the lookup table from the collected ranges. It sweeps the
+// ranges in CIDR order with a stack of the ranges enclosing the current one,
+// so each range's warnings are its parent's plus those of the lists that
+// name it and no enclosing range; a range that adds nothing shares its
+// parent's slice.
+func (w *Warninglists) build(byPrefix map[netip.Prefix]*listedRange) {
+	prefixes := make([]netip.Prefix, 0, len(byPrefix))
 	for p := range byPrefix {
-		clear(broadest)
-		for super, ids := range lists.Supernets(p) {
-			for _, id := range ids {
-				// Supernets walks from the most to the least specific
-				// range, so the last one seen for a list is its broadest.
-				broadest[id] = super
-			}
+		prefixes = append(prefixes, p)
+	}
+	slices.SortFunc(prefixes, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
 		}
-		ws := make([]Warning, 0, len(broadest))
-		for id, super := range broadest {
-			ws = append(ws, Warning{List: w.lists[id].Name, Match: text(super)})
-		}
-		slices.SortFunc(ws, func(a, b Warning) int {
-			if c := strings.Compare(a.List, b.List); c != 0 {
-				return c
+		return a.Bits() - b.Bits()
+	})
+	type frame struct {
+		p   netip.Prefix
+		ids []int // lists with a warning in ws, in no order
+		ws  []Warning
+	}
+	var stack []frame
+	for _, p := range prefixes {
+		for len(stack) > 0 {
+			top := stack[len(stack)-1].p
+			if top.Bits() <= p.Bits() && top.Contains(p.Addr()) {
+				break
 			}
-			return strings.Compare(a.Match, b.Match)
-		})
-		ws = slices.CompactFunc(ws, func(a, b Warning) bool { return a == b })
-		w.table.Insert(p, slices.Clip(ws))
+			stack = stack[:len(stack)-1]
+		}
+		var parent frame
+		if len(stack) > 0 {
+			parent = stack[len(stack)-1]
+		}
+		r := byPrefix[p]
+		cur := frame{p: p, ids: parent.ids, ws: parent.ws}
+		for _, id := range r.ids {
+			if slices.Contains(cur.ids, id) {
+				continue // an enclosing range of the same list is broader
+			}
+			if len(cur.ids) == len(parent.ids) { // first new list: copy before appending
+				cur.ids = slices.Clone(parent.ids)
+				cur.ws = slices.Clone(parent.ws)
+			}
+			cur.ids = append(cur.ids, id)
+			cur.ws = append(cur.ws, Warning{List: w.lists[id].Name, Match: r.match(p)})
+		}
+		if len(cur.ids) != len(parent.ids) {
+			slices.SortFunc(cur.ws, func(a, b Warning) int {
+				if c := strings.Compare(a.List, b.List); c != 0 {
+					return c
+				}
+				return strings.Compare(a.Match, b.Match)
+			})
+			cur.ids, cur.ws = slices.Clip(cur.ids), slices.Clip(cur.ws)
+		}
+		stack = append(stack, cur)
+		w.table.Insert(p, cur.ws)
 	}
 	w.ranges = len(byPrefix)
 }

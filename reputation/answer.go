@@ -1,6 +1,10 @@
 package reputation
 
-import "time"
+import (
+	"time"
+
+	"github.com/rampart-ip/rampart/misp"
+)
 
 // Verdicts, with ARTIF's strings.
 const (
@@ -61,7 +65,5 @@ type Reason struct {
 }
 
 // Warning is a warninglist hit: the list's name and the range that matched.
-type Warning struct {
-	List  string `json:"list"`
-	Match string `json:"match"`
-}
+// It is misp.Warning, so the warninglists answer in the answer's own type.
+type Warning = misp.Warning

@@ -33,11 +33,21 @@ func TestBlocked(t *testing.T) {
 	clock := &fakeClock{t: t0}
 	s := newTestService(t, blockedData(t), clock, ServiceOptions{})
 	got := decisions(s, t0)
+	// 10.1.2.3 is listed specifically, so whether it blocks is the
+	// model's call, and Blocked must agree with Check.
+	explicit := mustPrefix(t, "10.1.2.3/32")
+	if _, ok := got[explicit]; ok != (s.Check(explicit.Addr()).Action == ActionBlock) {
+		t.Errorf("Blocked and Check disagree on %s", explicit)
+	}
+	delete(got, explicit)
 	var prefixes []string
 	for p := range got {
 		prefixes = append(prefixes, p.String())
 	}
 	slices.Sort(prefixes)
+	// 10.0.0.0/8, 198.18.0.0/15 and 0.0.0.0/1 cover reserved blocks and
+	// never block, nor does 45.10.0.1 (historical, inside 0.0.0.0/1);
+	// 45.0.5.5 is inside the blocked 45.0.0.0/16.
 	want := []string{"192.0.2.10/32", "192.0.2.77/32", "2a00:1450:4001::/48", "45.0.0.0/16"}
 	if !slices.Equal(prefixes, want) {
 		t.Fatalf("blocked prefixes = %q, want %q", prefixes, want)
@@ -61,8 +71,8 @@ func TestBlocked(t *testing.T) {
 	t.Run("a short lifetime lapses within hours, a long one within the horizon", func(t *testing.T) {
 		short := got[mustPrefix(t, "192.0.2.77/32")].Until
 		long := got[mustPrefix(t, "192.0.2.10/32")].Until
-		if !short.Before(t0.Add(24*time.Hour)) || !short.After(t0) {
-			t.Errorf("6h-lifetime block until %s, want within a day", short)
+		if !short.Before(t0.Add(3*24*time.Hour)) || !short.After(t0) {
+			t.Errorf("6h-lifetime block until %s, want within three days", short)
 		}
 		if !long.After(short) {
 			t.Errorf("14-day-lifetime block until %s, not after the short one %s", long, short)
@@ -93,6 +103,19 @@ func TestBlocked(t *testing.T) {
 			t.Errorf("got %d decisions after break", n)
 		}
 	})
+}
+
+func TestListingsCoveringReservedBlocksAreNoEvidence(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	s := newTestService(t, blockedData(t), clock, ServiceOptions{})
+	a := s.Check(mustAddr(t, "45.10.0.1"))
+	if slices.Contains(a.Blacklists, "alpha") || a.IsActive {
+		t.Errorf("the 0.0.0.0/1 listing counts as evidence: %q active %v", a.Blacklists, a.IsActive)
+	}
+	h := s.History(mustAddr(t, "45.10.0.1"))
+	if got := matchSet(h); !slices.Contains(got, "alpha 0.0.0.0/1") {
+		t.Errorf("History leaves out the bogon listing: %q", got)
+	}
 }
 
 func TestBlockedLaterIsEmptier(t *testing.T) {

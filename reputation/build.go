@@ -148,6 +148,7 @@ func Build(d Data, o BuildOptions) *Index {
 	others = nil
 	x.buildHosts(hosts)
 	hosts = nil
+	x.markBogons(newReservedSet())
 	x.near = buildNeighbourhood(x, o.Enricher)
 	return x
 }
@@ -191,25 +192,39 @@ func (x *Index) buildHosts(recs []rec4) {
 		}
 	}
 	x.hosts4 = make([]uint32, 0, n)
-	x.hostOff = make([]uint32, 0, n+1)
-	x.hostPar = make([]int32, 0, n)
+	x.hostMeta = make([]hostMeta, 0, n+1)
 	for i := 0; i < len(recs); {
 		a := recs[i].addr
 		x.hosts4 = append(x.hosts4, a)
-		x.hostOff = append(x.hostOff, uint32(len(x.matches)))
+		off := uint32(len(x.matches))
 		par := int32(-1)
 		if x.table.Size4() > 0 {
 			if j, ok := x.table.Lookup(addr4(a)); ok {
 				par = j
 			}
 		}
-		x.hostPar = append(x.hostPar, par)
+		x.hostMeta = append(x.hostMeta, hostMeta{off: off, par: par})
 		for ; i < len(recs) && recs[i].addr == a; i++ {
 			x.matches = append(x.matches, recs[i].m)
 		}
 	}
-	x.hostOff = append(x.hostOff, uint32(len(x.matches)))
+	x.hostMeta = append(x.hostMeta, hostMeta{off: uint32(len(x.matches)), par: -1})
 	x.bucket4 = bucket16(x.hosts4)
+}
+
+// markBogons flags the entries that cover a whole reserved block.
+func (x *Index) markBogons(rs *reservedSet) {
+	x.bogon = make([]bool, len(x.pfx))
+	for j, p := range x.pfx {
+		x.bogon[j] = rs.coversReserved(p)
+	}
+	for _, b := range rs.ranges {
+		if p := b.prefix; p.Addr().Is4() && p.Bits() == 32 {
+			if i, ok := x.findHost4(v4(p.Addr())); ok {
+				x.bogonHosts = append(x.bogonHosts, int32(i))
+			}
+		}
+	}
 }
 
 // bucket16 returns the offsets of the sorted keys by their top 16 bits.

@@ -74,7 +74,7 @@ func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 		}
 	}
 	for i, a := range x.hosts4 {
-		if open(x.matches[x.hostOff[i]:x.hostOff[i+1]]) {
+		if open(x.matches[x.hostMeta[i].off:x.hostMeta[i+1].off]) {
 			n.hosts4 = append(n.hosts4, a)
 			count(addr4(a), 1)
 		}

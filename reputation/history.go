@@ -12,7 +12,7 @@ import (
 // them, whatever later Swaps do.
 func (s *Service) History(addr netip.Addr) []Match {
 	idx := s.cur.Load().idx
-	ms := idx.appendMatches(make([]Match, 0, 4), canonical(addr))
+	ms, _ := idx.appendMatches(make([]Match, 0, 4), canonical(addr), true)
 	slices.SortStableFunc(ms, func(a, b Match) int {
 		if c := a.Since.Compare(b.Since); c != 0 {
 			return c

@@ -30,13 +30,22 @@ type Index struct {
 
 	hosts4  []uint32 // sorted IPv4 host addresses
 	bucket4 []uint32 // len 65537: hosts4[bucket4[k]:bucket4[k+1]] have top 16 bits k
-	hostOff []uint32 // len(hosts4)+1: matches of host i are matches[hostOff[i]:hostOff[i+1]]
-	hostPar []int32  // parent prefix entry of host i, or -1
+	// hostMeta has len(hosts4)+1 entries: the matches of host i are
+	// matches[hostMeta[i].off:hostMeta[i+1].off], its parent prefix entry
+	// hostMeta[i].par (or -1). One array, so a lookup reads one cache line
+	// where two arrays would cost two misses.
+	hostMeta []hostMeta
 
 	pfx    []netip.Prefix // ranges and IPv6 hosts, sorted by address then length
 	pfxOff []uint32       // len(pfx)+1, as hostOff
 	pfxPar []int32        // parent prefix entry, or -1
 	table  bart.Table[int32]
+
+	// bogon marks the entries whose prefix covers a whole reserved block
+	// (reservedSet.coversReserved): bogon-list entries, which are kept
+	// for History but are no evidence against any address.
+	bogon      []bool  // per prefix entry
+	bogonHosts []int32 // IPv4 hosts that are a reserved /32 block
 
 	near neighbourhood
 
@@ -53,6 +62,11 @@ type cmatch struct {
 	since int64
 	ended int64
 	src   uint32
+}
+
+type hostMeta struct {
+	off uint32
+	par int32
 }
 
 // ref names one entry of an index: a value >= 0 is an IPv4 host (index
@@ -101,7 +115,8 @@ func (x *Index) findHost4(a uint32) (int, bool) {
 func (x *Index) span(r ref) (ms []cmatch, p netip.Prefix, parent int32) {
 	if r >= 0 {
 		i := int(r)
-		return x.matches[x.hostOff[i]:x.hostOff[i+1]], netip.PrefixFrom(addr4(x.hosts4[i]), 32), x.hostPar[i]
+		h := x.hostMeta[i : i+2 : i+2]
+		return x.matches[h[0].off:h[1].off], netip.PrefixFrom(addr4(x.hosts4[i]), 32), h[0].par
 	}
 	j := int(^r)
 	return x.matches[x.pfxOff[j]:x.pfxOff[j+1]], x.pfx[j], x.pfxPar[j]
@@ -116,43 +131,60 @@ func (x *Index) prefix(r ref) netip.Prefix {
 }
 
 // appendEntry appends the matches of entry r and of all its supernets,
-// most specific first.
-func (x *Index) appendEntry(dst []Match, r ref) []Match {
+// most specific first. Without bogons, the matches of entries that cover
+// a whole reserved block are left out and counted in skipped.
+func (x *Index) appendEntry(dst []Match, r ref, bogons bool) (_ []Match, skipped int) {
 	for {
 		ms, p, parent := x.span(r)
-		for _, m := range ms {
-			dst = append(dst, x.expand(m, p))
+		if !bogons && x.isBogon(r) {
+			skipped += len(ms)
+		} else {
+			for i := range ms {
+				dst = append(dst, Match{})
+				x.expand(&dst[len(dst)-1], &ms[i], p)
+			}
 		}
 		if parent < 0 {
-			return dst
+			return dst, skipped
 		}
 		r = ref(^parent)
 	}
 }
 
-// appendMatches appends every match containing addr to dst. It allocates
-// nothing when dst has room.
-func (x *Index) appendMatches(dst []Match, addr netip.Addr) []Match {
-	r, ok := x.lookup(addr)
-	if !ok {
-		return dst
+func (x *Index) isBogon(r ref) bool {
+	if r < 0 {
+		return x.bogon[^r]
 	}
-	return x.appendEntry(dst, r)
+	return len(x.bogonHosts) > 0 && slices.Contains(x.bogonHosts, int32(r))
 }
 
-// expand turns a compact match of prefix p into a Match.
-func (x *Index) expand(m cmatch, p netip.Prefix) Match {
+// appendMatches appends every match containing addr to dst, bogon-list
+// entries included when bogons is set. It allocates nothing when dst has
+// room.
+func (x *Index) appendMatches(dst []Match, addr netip.Addr, bogons bool) ([]Match, int) {
+	r, ok := x.lookup(addr)
+	if !ok {
+		return dst, 0
+	}
+	return x.appendEntry(dst, r, bogons)
+}
+
+// expand fills out with compact match m of prefix p, in place: a Match
+// is 112 bytes, and building it where it lands saves a copy per match.
+func (x *Index) expand(out *Match, m *cmatch, p netip.Prefix) {
 	src := &x.sources[m.src]
-	out := Match{Source: src, Prefix: p, Since: fromNanos(m.since), Ended: fromNanos(m.ended)}
+	out.Source = src
+	out.Prefix = p
+	out.Since = fromNanos(m.since)
+	out.Ended = fromNanos(m.ended)
 	if m.ended != 0 {
 		out.LastSeen = out.Ended
-	} else {
-		out.LastSeen = src.ConfirmedAt.UTC()
-		if out.LastSeen.Before(out.Since) {
-			out.LastSeen = out.Since
-		}
+		return
 	}
-	return out
+	out.LastSeen = src.ConfirmedAt.UTC()
+	if out.LastSeen.Before(out.Since) {
+		out.LastSeen = out.Since
+	}
 }
 
 func v4(a netip.Addr) uint32 {

@@ -29,6 +29,12 @@ func episode(t testing.TB, src, p string, start, end time.Time) store.Episode {
 	return store.Episode{Source: src, Prefix: mustPrefix(t, p), Started: start, Ended: end}
 }
 
+// matchesOf returns every match of addr, bogon-list entries included.
+func matchesOf(idx *Index, addr netip.Addr) []Match {
+	ms, _ := idx.appendMatches(nil, addr, true)
+	return ms
+}
+
 // matchSet renders matches as "source prefix" strings, sorted.
 func matchSet(ms []Match) []string {
 	var out []string
@@ -83,7 +89,7 @@ func TestIndexLookup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := matchSet(idx.appendMatches(nil, mustAddr(t, tt.addr)))
+			got := matchSet(matchesOf(idx, mustAddr(t, tt.addr)))
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("matches of %s = %q, want %q", tt.addr, got, tt.want)
 			}
@@ -102,7 +108,7 @@ func TestIndexMatchFields(t *testing.T) {
 		Episodes: []store.Episode{episode(t, "beta", "192.0.2.1/32", start, end)},
 	}
 	idx := Build(d, BuildOptions{Now: func() time.Time { return t0 }})
-	ms := idx.appendMatches(nil, mustAddr(t, "192.0.2.1"))
+	ms := matchesOf(idx, mustAddr(t, "192.0.2.1"))
 	if len(ms) != 2 {
 		t.Fatalf("got %d matches, want 2", len(ms))
 	}
@@ -150,7 +156,7 @@ func TestBuildSkipsAndCounts(t *testing.T) {
 	if got := idx.Len(); got != 3 {
 		t.Errorf("Len() = %d, want 3 (192.0.2.2, .3, .6)", got)
 	}
-	if ms := idx.appendMatches(nil, mustAddr(t, "192.0.2.2")); len(ms) != 1 || ms[0].Source.Name != "nobody" {
+	if ms := matchesOf(idx, mustAddr(t, "192.0.2.2")); len(ms) != 1 || ms[0].Source.Name != "nobody" {
 		t.Errorf("a listing of an unknown source is kept under its name, got %v", matchSet(ms))
 	}
 }
@@ -159,7 +165,7 @@ func TestBuildDoesNotKeepCallerSlices(t *testing.T) {
 	d := Data{Sources: testSources(), Listings: []store.Listing{listing(t, "alpha", "192.0.2.1/32", t0)}}
 	idx := Build(d, BuildOptions{})
 	d.Sources[0].Name = "changed"
-	ms := idx.appendMatches(nil, mustAddr(t, "192.0.2.1"))
+	ms := matchesOf(idx, mustAddr(t, "192.0.2.1"))
 	if len(ms) != 1 || ms[0].Source.Name != "alpha" {
 		t.Errorf("the index shares the caller's sources: %v", matchSet(ms))
 	}
@@ -193,7 +199,7 @@ func TestIndexAgreesWithLinearScan(t *testing.T) {
 			}
 		}
 		slices.Sort(want)
-		if got := matchSet(idx.appendMatches(nil, a)); !slices.Equal(got, want) {
+		if got := matchSet(matchesOf(idx, a)); !slices.Equal(got, want) {
 			t.Fatalf("matches of %s = %q, want %q", a, got, want)
 		}
 	}
@@ -246,7 +252,7 @@ func TestIndexOverRealFeeds(t *testing.T) {
 	}
 	idx := Build(d, BuildOptions{Now: func() time.Time { return t0 }})
 	for _, l := range []store.Listing{bl[0], bl[len(bl)/2], bl[len(bl)-1]} {
-		ms := idx.appendMatches(nil, l.Prefix.Addr())
+		ms := matchesOf(idx, l.Prefix.Addr())
 		if !slices.Contains(matchSet(ms), "blocklist_de "+l.Prefix.String()) {
 			t.Errorf("%s: blocklist_de listing not found, got %v", l.Prefix, matchSet(ms))
 		}
@@ -254,7 +260,7 @@ func TestIndexOverRealFeeds(t *testing.T) {
 	for _, l := range []store.Listing{drop[0], drop[len(drop)/2], drop[len(drop)-1]} {
 		p := l.Prefix.Masked()
 		inside := p.Addr().Next()
-		ms := idx.appendMatches(nil, inside)
+		ms := matchesOf(idx, inside)
 		if !slices.Contains(matchSet(ms), "spamhaus_drop "+p.String()) {
 			t.Errorf("%s inside %s: spamhaus_drop range not found, got %v", inside, p, matchSet(ms))
 		}

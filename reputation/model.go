@@ -210,12 +210,12 @@ func (m *Model) Score(ev *Evidence, at time.Time) Scored {
 		s.Strongest = es[0].src.Name
 	}
 
-	// Context about reserved space (unannounced by nature, neighbours in a
-	// private /24) says nothing. The service answers unlisted reserved
-	// addresses itself and ignores listings of whole reserved blocks, so a
-	// listing that reaches the model is specific and counts in full.
-	reserved := reservedRange(ev.Addr)
-	flagged := len(ev.Warnings) > 0
+	// A reserved address (private, loopback, CGNAT...) is treated as if on
+	// a warninglist: behind a misconfigured proxy chain it is the proxy's
+	// own hop, and blocking it blocks everyone. Its context (unannounced
+	// by nature, neighbours in a private /24) says nothing.
+	reserved, reservedWhy := reservedRange(ev.Addr)
+	flagged := len(ev.Warnings) > 0 || reserved
 	quorum := independent >= m.quorum
 	var untrusted, discountedSafety float64 = 1, 1 // Π(1−r) and Π(1−discount×r) over discounted risks
 	ndisc := 0
@@ -273,22 +273,25 @@ func (m *Model) Score(ev *Evidence, at time.Time) Scored {
 
 	// Context weighs only for addresses that no source lists now.
 	if weighContext {
-		ctxSafety := 1.0
+		// The signals combine like sources into a strength R = 1 − Π(1 − s);
+		// the context's factor is 1 − ContextCap × R, so context approaches
+		// the cap but never reaches it. Each signal's reason carries a share
+		// of that factor in proportion to log(1 − s), so the reasons still
+		// multiply out; shares are rounded up to stay above the cap.
 		first := len(reasons)
+		raw := 1.0
+		for _, sig := range sigs[:nsigs] {
+			raw *= 1 - sig.risk
+		}
+		ctxSafety := 1 - m.contextCap*(1-raw)
+		alpha := math.Log(ctxSafety) / math.Log(raw)
 		for _, sig := range sigs[:nsigs] {
 			from := len(b)
 			b = sig.appendDetail(b, ev)
-			addReason(sig.factor, from, 1-sig.risk)
-			ctxSafety *= reasons[len(reasons)-1].Weight
-		}
-		if len(reasons) > first && 1-ctxSafety > m.contextCap {
-			from := len(b)
-			b = append(b, "context alone is capped at risk "...)
-			b = appendFloat(b, m.contextCap, 2)
-			// Rounded up, so that the rounded reasons never multiply out
-			// below the cap.
-			addReason("context-cap", from, math.Ceil((1-m.contextCap)/ctxSafety*1e6)/1e6)
-			ctxSafety = 1 - m.contextCap
+			b = append(b, " (strength "...)
+			b = appendFloat(b, sig.risk, 3)
+			b = append(b, ')')
+			addReason(sig.factor, from, math.Ceil(math.Pow(1-sig.risk, alpha)*1e6)/1e6)
 		}
 		if flagged && len(reasons) > first {
 			ndisc++
@@ -297,6 +300,16 @@ func (m *Model) Score(ev *Evidence, at time.Time) Scored {
 		}
 	}
 
+	if reserved && len(reasons) > 0 {
+		from := len(b)
+		b = append(b, reservedWhy...)
+		w := 1.0
+		if len(ev.Warnings) == 0 {
+			b = appendDiscount(b, ndisc, quorum, independent, m.discount)
+			w = discountedSafety / untrusted
+		}
+		addReason("reserved", from, w)
+	}
 	if len(ev.Warnings) > 0 {
 		from := len(b)
 		b = append(b, ev.Warnings[0].List...)
@@ -396,7 +409,8 @@ func appendSourceDetail(b []byte, e *entry, history float64) []byte {
 	return append(b, ')')
 }
 
-// appendDiscount explains whether a warninglist hit discounted the risk.
+// appendDiscount explains whether a warninglist hit or a reserved range
+// discounted the risk.
 func appendDiscount(b []byte, ndisc int, quorum bool, independent int, discount float64) []byte {
 	switch {
 	case quorum:
@@ -455,7 +469,7 @@ func (m *Model) appendDescription(b []byte, s *Scored, es []entry, reasons []Rea
 		// The strongest context signal says why.
 		best, bw := -1, 1.0
 		for i, r := range reasons {
-			if r.Factor != "context-cap" && r.Factor != "warninglist" && r.Weight < bw {
+			if r.Factor != "warninglist" && r.Factor != "reserved" && r.Weight < bw {
 				best, bw = i, r.Weight
 			}
 		}
@@ -470,27 +484,45 @@ func (m *Model) appendDescription(b []byte, s *Scored, es []entry, reasons []Rea
 	if len(ev.Warnings) > 0 {
 		b = append(b, "; on warninglist "...)
 		b = append(b, ev.Warnings[0].List...)
+	} else if r, why := reservedRange(ev.Addr); r && s.IsIoC {
+		b = append(b, "; "...)
+		b = append(b, why...)
 	}
 	return b
 }
 
 // reservedRange reports whether addr is in address space that is not
 // routed on the Internet (private, loopback, link-local, multicast,
-// unspecified, shared CGNAT space, "this network", class E).
-func reservedRange(addr netip.Addr) bool {
+// unspecified, shared CGNAT space, "this network", class E), and which.
+// Documentation ranges are not reserved here: examples list them.
+func reservedRange(addr netip.Addr) (bool, string) {
 	a := addr.Unmap()
-	if !a.IsValid() {
-		return false
-	}
-	if a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsMulticast() || a.IsInterfaceLocalMulticast() || a.IsUnspecified() {
-		return true
+	switch {
+	case !a.IsValid():
+		return false, ""
+	case a.IsPrivate():
+		return true, "private address space"
+	case a.IsLoopback():
+		return true, "loopback address"
+	case a.IsLinkLocalUnicast(), a.IsLinkLocalMulticast():
+		return true, "link-local address"
+	case a.IsMulticast(), a.IsInterfaceLocalMulticast():
+		return true, "multicast address"
+	case a.IsUnspecified():
+		return true, "unspecified address"
 	}
 	if a.Is4() {
 		v := a.As4()
-		return v[0] == 0 || v[0] >= 240 || v[0] == 100 && v[1]&0xc0 == 64
+		switch {
+		case v[0] == 0:
+			return true, "\"this network\" address space"
+		case v[0] == 100 && v[1]&0xc0 == 64:
+			return true, "shared address space (CGNAT)"
+		case v[0] >= 240:
+			return true, "reserved address space (240.0.0.0/4)"
+		}
 	}
-	return false
+	return false, ""
 }
 
 // round rounds v to n decimals.

@@ -198,26 +198,14 @@ func canonical(a netip.Addr) netip.Addr {
 
 // evidence gathers what is known about addr at time at: the matches (for
 // Check, without episodes that left the retention window; for CheckAt,
-// as of at), the context, metadata and warnings. It returns the reserved
-// block holding addr, if any; then only listings more specific than that
-// block are kept (see doc.go).
-func (s *Service) evidence(idx *Index, addr netip.Addr, at, cutoff time.Time, asOf bool, ev *Evidence) (reservedBlock, bool, int) {
+// as of at, and never listings that cover a whole reserved block), the
+// context, metadata and warnings. It returns the reserved block holding
+// addr, if any, and how many bogon-list matches it left out (see doc.go).
+func (s *Service) evidence(idx *Index, addr netip.Addr, at, cutoff time.Time, asOf bool, ev *Evidence) (res reservedBlock, isReserved bool, ignored int) {
 	ev.Addr = addr
-	ev.Matches = idx.appendMatches(ev.Matches[:0], addr)
+	ev.Matches, ignored = idx.appendMatches(ev.Matches[:0], addr, false)
 	ev.Matches = filterMatches(ev.Matches, cutoff, at, asOf)
-	res, isReserved := s.reserved.lookup(addr)
-	ignored := 0
-	if isReserved {
-		kept := ev.Matches[:0]
-		for _, m := range ev.Matches {
-			if m.Prefix.Bits() > res.prefix.Bits() {
-				kept = append(kept, m)
-			} else {
-				ignored++
-			}
-		}
-		ev.Matches = kept
-	}
+	res, isReserved = s.reserved.lookup(addr)
 	ev.Context = idx.near.context(addr)
 	if e := s.enricherFor(idx); e != nil {
 		ev.Metadata = e.Metadata(addr)

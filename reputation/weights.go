@@ -232,22 +232,23 @@ func smallNumber(s string) (int, bool) {
 }
 
 // Context signals for addresses no source lists (docs/scoring.md,
-// "Context"). Each is a risk in [0, 1) that saturates as its count grows;
-// together they are capped by Scoring.ContextCap.
+// "Context"). Each is a strength in [0, 1) that saturates as its count
+// grows; the signals combine like sources, and their combined strength
+// counts at Scoring.ContextCap of itself.
 const (
-	nearMax     = 0.35  // listed neighbours in the /24 (IPv6 /64): nearMax × (1 − nearBase^n)
-	nearBase    = 0.80  //
-	farMax      = 0.15  // listed neighbours in the /16 (IPv6 /48): farMax × (1 − farBase^n)
-	farBase     = 0.97  //
-	proxMax     = 0.15  // nearest listed host d addresses away: proxMax / (1 + d/proxScale)
+	nearMax     = 0.70  // listed neighbours in the /24 (IPv6 /64): nearMax × (1 − nearBase^n)
+	nearBase    = 0.75  //
+	farMax      = 0.35  // listed neighbours in the /16 (IPv6 /48): farMax × (1 − farBase^n)
+	farBase     = 0.98  //
+	proxMax     = 0.30  // nearest listed host d addresses away: proxMax / (1 + d/proxScale)
 	proxScale   = 16.0  //
-	asnMax      = 0.25  // ASN density ρ: asnMax × ρ / (ρ + asnHalf)
+	asnMax      = 0.60  // ASN density ρ: asnMax × ρ / (ρ + asnHalf)
 	asnHalf     = 0.002 //
-	unannounced = 0.20  // not inside announced address space
-	torRisk     = 0.35  // Tor exit (enrichment flag)
-	proxyRisk   = 0.25  // public proxy
-	vpnRisk     = 0.15  // VPN or other anonymizer
-	hostingRisk = 0.10  // hosting or data-centre network
+	unannounced = 0.40  // not inside announced address space
+	torRisk     = 0.70  // Tor exit (enrichment flag)
+	proxyRisk   = 0.50  // public proxy
+	vpnRisk     = 0.30  // VPN or other anonymizer
+	hostingRisk = 0.20  // hosting or data-centre network
 )
 
 // signal is one context signal about an unlisted address.

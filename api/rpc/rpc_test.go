@@ -221,17 +221,21 @@ func TestNotReady(t *testing.T) {
 				t.Fatalf("service %q: %v %v, want NOT_SERVING", name, resp, err)
 			}
 		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		watch, err := health.Watch(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		svc.Swap(testIndex())
-		deadline := time.Now().Add(10 * time.Second)
 		for {
-			resp, err := health.Check(t.Context(), &healthpb.HealthCheckRequest{})
-			if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			resp, err := watch.Recv()
+			if err != nil {
+				t.Fatalf("no SERVING after the swap: %v", err)
+			}
+			if resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
 				break
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("still %v %v after the swap", resp, err)
-			}
-			time.Sleep(20 * time.Millisecond) // polling interval, not a wait for an event
 		}
 		if _, err := client.Check(t.Context(), &rampartv1.CheckRequest{Ip: listedHost}); err != nil {
 			t.Fatalf("check after swap: %v", err)

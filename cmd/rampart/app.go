@@ -30,7 +30,10 @@ type app struct {
 	warner   *misp.Warninglists
 	service  *reputation.Service
 	engine   *ingest.Engine
-	closers  []func() error
+	// runners are extra long-running parts (MISP sync, alerts) that serve
+	// runs beside the servers.
+	runners []func(ctx context.Context) error
+	closers []func() error
 }
 
 func newLogger(cfg config.Log, w io.Writer) *slog.Logger {

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rampart-ip/rampart/api"
 	"github.com/rampart-ip/rampart/api/rpc"
+	"github.com/rampart-ip/rampart/reputation"
 )
 
 func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer) error {
@@ -34,9 +36,12 @@ type listeners struct {
 // done, then shuts them down gracefully. When ls is nil it listens on the
 // configured addresses.
 func (a *app) serve(ctx context.Context, ls *listeners) error {
+	httpServer, grpcServer, err := a.servers()
+	if err != nil {
+		return err
+	}
 	if ls == nil {
 		ls = &listeners{}
-		var err error
 		if ls.http, err = net.Listen("tcp", a.cfg.HTTP.Listen); err != nil {
 			return fmt.Errorf("listen http: %w", err)
 		}
@@ -47,41 +52,76 @@ func (a *app) serve(ctx context.Context, ls *listeners) error {
 	}
 	// The index in the store answers at once; feeds refresh behind it.
 	if err := a.engine.Start(ctx); err != nil {
+		ls.http.Close()
+		ls.grpc.Close()
 		return fmt.Errorf("load index: %w", err)
 	}
 	a.log.Info("rampart serving", "http", ls.http.Addr().String(), "grpc", ls.grpc.Addr().String(),
-		"indicators", a.service.Index().Len(), "version", version)
-
-	httpServer, err := a.httpServer()
-	if err != nil {
-		return err
-	}
-	grpcServer := rpc.New(rpc.Options{GRPC: a.cfg.GRPC, Service: a.service, Ready: a.engine.Ready, Logger: a.log})
+		"prefixes", a.service.Index().Len(), "version", version)
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.engine.Run(ctx) })
 	g.Go(func() error { return httpServer.Run(ctx, ls.http) })
 	g.Go(func() error { return grpcServer.Run(ctx, ls.grpc) })
+	for _, run := range a.runners {
+		g.Go(func() error { return run(ctx) })
+	}
 	return g.Wait()
 }
 
-func (a *app) httpServer() (*api.Server, error) {
-	auth, err := api.NewAuth(a.cfg.Auth)
+// servers builds the HTTP and gRPC servers over the app's service.
+func (a *app) servers() (*api.Server, *rpc.Server, error) {
+	auth, err := api.NewAuth(a.cfg.Auth, os.Getenv)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return api.New(api.Options{
+	// Without any API key the blocklist export is open (zero setup); with
+	// keys it needs a bouncer or admin key. CrowdSec bouncers always need one.
+	var exportRole func(string) (string, bool)
+	if len(a.cfg.Auth.APIKeys) > 0 {
+		exportRole = auth.Role
+	}
+	eng := a.engine
+	httpServer, err := api.New(api.Options{
 		HTTP:    a.cfg.HTTP,
-		Auth:    auth,
+		Auth:    a.cfg.Auth,
+		Keys:    auth,
 		Service: a.service,
-		Ready:   a.engine.Ready,
-		Feeds:   a.engine,
-		Jobs:    a.engine,
-		Admin:   a.engine,
+		Ready:   eng.Ready,
+		Feeds:   api.FeedListerFunc(func() any { return eng.Feeds() }),
+		Jobs:    api.JobListerFunc(func() any { return eng.Jobs() }),
+		Admin: api.FeedSyncerFunc(func(ctx context.Context, name string) (any, error) {
+			return eng.SyncFeed(ctx, name)
+		}),
 		Extra: []api.Registrar{
-			api.NewCrowdSec(a.service, auth.Role, a.log),
-			api.NewBlocklist(a.service),
+			api.NewCrowdSec(api.CrowdSecOptions{Service: a.service, Role: auth.Role, Logger: a.log}),
+			api.NewBlocklist(api.BlocklistOptions{Service: a.service, Role: exportRole, Logger: a.log}),
 		},
 		Logger: a.log,
-	}), nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	grpcServer, err := rpc.New(rpc.Options{
+		GRPC:        a.cfg.GRPC,
+		Service:     readyService{a.service, eng.Ready},
+		Role:        auth.Role,
+		OpenQueries: a.cfg.Auth.OpenQueries,
+		MaxBatch:    a.cfg.HTTP.MaxBatch,
+		Logger:      a.log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return httpServer, grpcServer, nil
 }
+
+// readyService reports the engine's readiness (index loaded or first syncs
+// done) rather than the service's (any index swapped in).
+type readyService struct {
+	*reputation.Service
+	ready func() bool
+}
+
+func (r readyService) Ready() bool { return r.ready() }
+

@@ -16,9 +16,10 @@ import (
 )
 
 const (
-	// writeBatch bounds the documents one delete command or history insert
-	// touches: FerretDB deadlocks on write commands matching more than 100
-	// documents and fails deletes matching about 32k.
+	// writeBatch bounds the documents one delete statement matches and one
+	// history insert writes: FerretDB fails deletes matching about 32k
+	// documents, and scans its whole collection for each $in lookup, so
+	// fewer, larger batches are cheaper there; MongoDB takes either.
 	writeBatch = 99
 	// insertBatch is the number of new listings sent per insert command;
 	// inserts match nothing, so they are not bound by writeBatch.
@@ -144,33 +145,34 @@ func (s *Store) Apply(ctx context.Context, source string, ch store.Change, now t
 }
 
 // end moves up to writeBatch listings of source to history: it records
-// their episodes, then deletes them.
+// their episodes, then deletes them. It looks listings up and deletes them
+// by _id one at a time, batched into few commands: FerretDB serves _id
+// equality from its primary key but scans the collection for $in.
 func (s *Store) end(ctx context.Context, source string, prefixes []string, now time.Time) error {
-	ids := make([]string, len(prefixes))
-	for i, p := range prefixes {
-		ids[i] = indicatorID(source, p)
+	var eps []historyDoc
+	for _, p := range prefixes {
+		var d indicatorDoc
+		err := s.indicators.FindOne(ctx, bson.D{{Key: "_id", Value: indicatorID(source, p)}}).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("look up listing: %w", err)
+		}
+		eps = append(eps, historyDoc{ID: historyID(d.Source, d.Prefix, d.Since), Source: d.Source, Prefix: d.Prefix,
+			Started: d.Since, Ended: now})
 	}
-	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}
-	cur, err := s.indicators.Find(ctx, filter)
-	if err != nil {
-		return err
-	}
-	var listed []indicatorDoc
-	if err := cur.All(ctx, &listed); err != nil {
-		return err
-	}
-	if len(listed) == 0 {
+	if len(eps) == 0 {
 		return nil
-	}
-	eps := make([]historyDoc, len(listed))
-	for i, d := range listed {
-		eps[i] = historyDoc{ID: historyID(d.Source, d.Prefix, d.Since), Source: d.Source, Prefix: d.Prefix,
-			Started: d.Since, Ended: now}
 	}
 	if err := insertNew(ctx, s.history, eps); err != nil {
 		return fmt.Errorf("record episodes: %w", err)
 	}
-	if _, err := s.indicators.DeleteMany(ctx, filter); err != nil {
+	models := make([]mongo.WriteModel, len(eps))
+	for i, e := range eps {
+		models[i] = mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: indicatorID(e.Source, e.Prefix)}})
+	}
+	if _, err := s.indicators.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
 		return fmt.Errorf("delete listings: %w", err)
 	}
 	return nil
