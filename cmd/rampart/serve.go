@@ -124,4 +124,3 @@ type readyService struct {
 }
 
 func (r readyService) Ready() bool { return r.ready() }
-
