@@ -40,6 +40,24 @@ func TestWarnerAgreesWithTheWarninglists(t *testing.T) {
 			}
 		})
 	}
+	t.Run("every listed range gets the same warnings as from misp", func(t *testing.T) {
+		n := 0
+		for p, want := range lists.All() {
+			got := w.Warnings(p)
+			if len(got) != len(want) {
+				t.Fatalf("Warnings(%s) = %v, misp says %v", p, got, want)
+			}
+			for i := range got {
+				if got[i].List != want[i].List || got[i].Match != want[i].Match {
+					t.Fatalf("Warnings(%s) = %v, misp says %v", p, got, want)
+				}
+			}
+			n++
+		}
+		if n != lists.Len() {
+			t.Errorf("All yielded %d ranges, Len says %d", n, lists.Len())
+		}
+	})
 	t.Run("a nil list set gives a warner that matches nothing", func(t *testing.T) {
 		if ws := NewWarner(nil).Warnings(netip.MustParsePrefix("10.0.0.1/32")); ws != nil {
 			t.Errorf("Warnings = %v, want nil", ws)
@@ -53,4 +71,21 @@ func TestWarnerAgreesWithTheWarninglists(t *testing.T) {
 			}
 		}
 	})
+}
+
+func BenchmarkWarner(b *testing.B) {
+	lists, err := misp.LoadWarninglists(shared.Data(b, "misp", "warninglists"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := NewWarner(lists)
+	for _, s := range []string{"93.184.216.34/32", "8.8.8.8/32", "2a00:1450:4001:800::1/128"} {
+		p := netip.MustParsePrefix(s)
+		b.Run(s, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = w.Warnings(p)
+			}
+		})
+	}
 }

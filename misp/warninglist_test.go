@@ -274,3 +274,25 @@ func BenchmarkWarnings(b *testing.B) {
 		})
 	}
 }
+
+func FuzzParseListEntry(f *testing.F) {
+	for _, s := range []string{"10.0.0.0/8", "8.8.8.8", "2001:db8::/32", "::ffff:10.0.0.1", "::ffff:0:0/96",
+		"10.0.0.5/8", "fe80::1%eth0", "1.2.3.4/33", " 192.0.2.1 ", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, ok := parseListEntry(s)
+		if !ok {
+			return
+		}
+		if !p.IsValid() || p != p.Masked() {
+			t.Fatalf("parseListEntry(%q) = %v, not a valid masked prefix", s, p)
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			t.Fatalf("parseListEntry(%q) = %v, an IPv4-mapped range left as IPv6", s, p)
+		}
+		if p.Addr().Zone() != "" {
+			t.Fatalf("parseListEntry(%q) = %v, with a zone", s, p)
+		}
+	})
+}

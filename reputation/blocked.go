@@ -66,8 +66,8 @@ func (s *Service) Blocked(now time.Time) iter.Seq[Decision] {
 				return
 			}
 		}
-		for i := range idx.hosts4 {
-			if p := idx.hostMeta[i].par; p >= 0 && covered[p] {
+		for i := range idx.nHosts() {
+			if p := idx.matches[idx.hosts4[i].off].par; p >= 0 && covered[p] {
 				continue
 			}
 			d, ok := s.decide(idx, ref(i), now, cutoff, &ev)

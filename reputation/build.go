@@ -191,25 +191,24 @@ func (x *Index) buildHosts(recs []rec4) {
 			n++
 		}
 	}
-	x.hosts4 = make([]uint32, 0, n)
-	x.hostMeta = make([]hostMeta, 0, n+1)
+	x.hosts4 = make([]hostKey, 0, n+1)
 	for i := 0; i < len(recs); {
 		a := recs[i].addr
-		x.hosts4 = append(x.hosts4, a)
-		off := uint32(len(x.matches))
+		x.hosts4 = append(x.hosts4, hostKey{addr: a, off: uint32(len(x.matches))})
 		par := int32(-1)
 		if x.table.Size4() > 0 {
 			if j, ok := x.table.Lookup(addr4(a)); ok {
 				par = j
 			}
 		}
-		x.hostMeta = append(x.hostMeta, hostMeta{off: off, par: par})
 		for ; i < len(recs) && recs[i].addr == a; i++ {
-			x.matches = append(x.matches, recs[i].m)
+			m := recs[i].m
+			m.par = par
+			x.matches = append(x.matches, m)
 		}
 	}
-	x.hostMeta = append(x.hostMeta, hostMeta{off: uint32(len(x.matches)), par: -1})
-	x.bucket4 = bucket16(x.hosts4)
+	x.hosts4 = append(x.hosts4, hostKey{addr: ^uint32(0), off: uint32(len(x.matches))}) // sentinel
+	x.bucket4 = bucket16(len(x.hosts4)-1, func(i int) uint32 { return x.hosts4[i].addr })
 }
 
 // markBogons flags the entries that cover a whole reserved block.
@@ -228,10 +227,10 @@ func (x *Index) markBogons(rs *reservedSet) {
 }
 
 // bucket16 returns the offsets of the sorted keys by their top 16 bits.
-func bucket16(keys []uint32) []uint32 {
+func bucket16(n int, key func(i int) uint32) []uint32 {
 	b := make([]uint32, 1<<16+1)
-	for _, k := range keys {
-		b[k>>16+1]++
+	for i := range n {
+		b[key(i)>>16+1]++
 	}
 	for i := 1; i < len(b); i++ {
 		b[i] += b[i-1]

@@ -73,14 +73,14 @@ func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 			n.asnCount[asn] += size
 		}
 	}
-	for i, a := range x.hosts4 {
-		if open(x.matches[x.hostMeta[i].off:x.hostMeta[i+1].off]) {
+	for i := range x.nHosts() {
+		if a := x.hosts4[i].addr; open(x.matches[x.hosts4[i].off:x.hosts4[i+1].off]) {
 			n.hosts4 = append(n.hosts4, a)
 			count(addr4(a), 1)
 		}
 	}
 	n.hosts4 = slices.Clip(n.hosts4)
-	n.bucket4 = bucket16(n.hosts4)
+	n.bucket4 = bucket16(len(n.hosts4), func(i int) uint32 { return n.hosts4[i] })
 	for j, p := range x.pfx {
 		if !open(x.matches[x.pfxOff[j]:x.pfxOff[j+1]]) {
 			continue

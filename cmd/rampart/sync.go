@@ -45,8 +45,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 
 	sort.Slice(reports, func(i, j int) bool { return reports[i].Feed < reports[j].Feed })
-	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
-	fmt.Fprintln(tw, "feed\tadded\tremoved\tentries\ttime\tstatus\t")
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FEED\tADDED\tREMOVED\tENTRIES\tTIME\tSTATUS")
 	failed := 0
 	for _, r := range reports {
 		status := "ok"
@@ -57,7 +57,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		case r.NotModified:
 			status = "unchanged"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t\n", r.Feed, r.Added, r.Removed, r.Entries, r.Duration.Round(time.Millisecond), status)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\n", r.Feed, r.Added, r.Removed, r.Entries, r.Duration.Round(time.Millisecond), status)
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "%d feeds in %s, %d failed; index holds %d prefixes\n",
