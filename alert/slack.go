@@ -47,6 +47,9 @@ const (
 	minRetryAfter = time.Second
 	// maxResponseBytes bounds what is read of one Slack answer.
 	maxResponseBytes = 1 << 20
+	// pollEvery is how often the sender reads the clock while alerts are
+	// pending: a batch goes out at most this late. Idle, it does not wake.
+	pollEvery = 50 * time.Millisecond
 )
 
 // ErrConfig is wrapped by NewSlack's errors about alerts.slack settings.
@@ -78,6 +81,9 @@ type Stats struct {
 	Failed uint64
 	// RateLimited is the number of 429 answers from Slack.
 	RateLimited uint64
+	// Retried is the number of calls to Slack that failed (unreachable,
+	// timed out, 5xx) and were retried later.
+	Retried uint64
 	// Pending is the number of alerts held by the sender, waiting for the
 	// batch window, the rate limit or Slack's Retry-After.
 	Pending int
@@ -104,7 +110,6 @@ type Notifier struct {
 	batchSize int
 	window    time.Duration
 	perMinute int
-	tick      time.Duration
 
 	running     atomic.Bool
 	sent        atomic.Uint64
@@ -113,6 +118,7 @@ type Notifier struct {
 	deduped     atomic.Uint64
 	failed      atomic.Uint64
 	rateLimited atomic.Uint64
+	retried     atomic.Uint64
 	pending     atomic.Int64
 }
 
@@ -232,7 +238,6 @@ func NewSlack(cfg config.Slack, logger *slog.Logger, now func() time.Time) (*Not
 		batchSize: batchSize,
 		window:    window,
 		perMinute: perMinute,
-		tick:      min(max(window/4, 5*time.Millisecond), time.Second),
 	}
 	n.api = slack.New(cfg.Token, slack.OptionAPIURL(apiURL), slack.OptionHTTPClient(client))
 	return n, nil
@@ -290,6 +295,7 @@ func (n *Notifier) Stats() Stats {
 		Deduped:     n.deduped.Load(),
 		Failed:      n.failed.Load(),
 		RateLimited: n.rateLimited.Load(),
+		Retried:     n.retried.Load(),
 		Pending:     int(n.pending.Load()),
 		Queued:      len(n.queue),
 	}
@@ -314,10 +320,12 @@ func (n *Notifier) Run(ctx context.Context) error {
 		return fmt.Errorf("run slack notifier: %w", err)
 	}
 	s := &sender{n: n, seen: dedup, rate: newRateWindow(n.perMinute, time.Minute)}
-	// The ticker only sets how often the clock is read; what the clock
-	// says decides when a batch goes out.
-	tick := time.NewTicker(n.tick)
+	// The ticker only sets how often the clock is read while alerts are
+	// pending; what the clock says decides when a batch goes out.
+	tick := time.NewTicker(pollEvery)
+	tick.Stop()
 	defer tick.Stop()
+	ticking := false
 	n.log.Info("slack alerts started", "channel", n.channel, "verdicts", n.verdicts)
 	for {
 		var in <-chan alert
@@ -337,8 +345,17 @@ func (n *Notifier) Run(ctx context.Context) error {
 			s.drain()
 		case <-tick.C:
 		}
+		n.pending.Store(int64(len(s.pending)))
 		s.flush(ctx)
 		n.pending.Store(int64(len(s.pending)))
+		switch {
+		case len(s.pending) > 0 && !ticking:
+			tick.Reset(pollEvery)
+			ticking = true
+		case len(s.pending) == 0 && ticking:
+			tick.Stop()
+			ticking = false
+		}
 	}
 }
 
@@ -435,6 +452,7 @@ func (s *sender) flush(ctx context.Context) {
 			s.clear()
 			return
 		}
+		n.retried.Add(1)
 		wait := retryBackoff << (s.attempts - 1)
 		s.retryAt = n.now().Add(wait)
 		n.log.Warn("slack alert message failed, will retry", "err", n.redact(err.Error()), "retry_in", wait, "alerts", count)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rampart-ip/rampart/config"
 	"github.com/rampart-ip/rampart/misp"
@@ -677,14 +678,12 @@ func cleanInfo(info string) string {
 	s := strings.Join(strings.Fields(info), " ")
 	if len(s) > maxInfoLen {
 		s = s[:maxInfoLen]
-		for !utf8Valid(s) {
+		for !utf8.ValidString(s) {
 			s = s[:len(s)-1]
 		}
 	}
 	return s
 }
-
-func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\x00") == s }
 
 // MISPProgress reports one step of SyncOnce.
 type MISPProgress struct {

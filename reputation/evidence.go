@@ -3,6 +3,8 @@ package reputation
 import (
 	"net/netip"
 	"time"
+
+	"github.com/rampart-ip/rampart/misp"
 )
 
 // SourceInfo is what the index and the model know about one evidence source
@@ -98,3 +100,5 @@ type Warner interface {
 	// is a /32 or /128).
 	Warnings(p netip.Prefix) []Warning
 }
+
+var _ Warner = (*misp.Warninglists)(nil)

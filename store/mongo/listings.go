@@ -16,17 +16,19 @@ import (
 )
 
 const (
-	// writeBatch bounds the documents one delete statement matches and one
-	// history insert writes: FerretDB fails deletes matching about 32k
-	// documents, and scans its whole collection for each $in lookup, so
-	// fewer, larger batches are cheaper there; MongoDB takes either.
-	writeBatch = 99
+	// writeBatch is how many listings one lookup, one history insert and
+	// one delete (a single DeleteMany statement) cover. Deletes stay far
+	// below the ~32k matches at which FerretDB fails them; the store issues
+	// no updates, whose limit there is 100 documents per command. FerretDB
+	// scans the collection for every $in, so few large batches beat many
+	// small ones; MongoDB serves them from the _id index either way.
+	writeBatch = 1000
 	// insertBatch is the number of new listings sent per insert command;
 	// inserts match nothing, so they are not bound by writeBatch.
 	insertBatch = 1000
 	// purgeScan is how many expired episode ids PurgeEpisodes reads before
-	// deleting them, bounding its memory.
-	purgeScan = 10_000
+	// deleting them, bounding its memory; a multiple of writeBatch.
+	purgeScan = 10 * writeBatch
 	// readBatch is the cursor batch size for streaming reads.
 	readBatch = 1000
 	// duplicateKey is MongoDB's error code for a duplicate _id.
@@ -145,34 +147,33 @@ func (s *Store) Apply(ctx context.Context, source string, ch store.Change, now t
 }
 
 // end moves up to writeBatch listings of source to history: it records
-// their episodes, then deletes them. It looks listings up and deletes them
-// by _id one at a time, batched into few commands: FerretDB serves _id
-// equality from its primary key but scans the collection for $in.
+// their episodes, then deletes them.
 func (s *Store) end(ctx context.Context, source string, prefixes []string, now time.Time) error {
-	var eps []historyDoc
-	for _, p := range prefixes {
-		var d indicatorDoc
-		err := s.indicators.FindOne(ctx, bson.D{{Key: "_id", Value: indicatorID(source, p)}}).Decode(&d)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("look up listing: %w", err)
-		}
-		eps = append(eps, historyDoc{ID: historyID(d.Source, d.Prefix, d.Since), Source: d.Source, Prefix: d.Prefix,
-			Started: d.Since, Ended: now})
+	ids := make([]string, len(prefixes))
+	for i, p := range prefixes {
+		ids[i] = indicatorID(source, p)
 	}
-	if len(eps) == 0 {
+	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}
+	cur, err := s.indicators.Find(ctx, filter)
+	if err != nil {
+		return fmt.Errorf("look up listings: %w", err)
+	}
+	var listed []indicatorDoc
+	if err := cur.All(ctx, &listed); err != nil {
+		return fmt.Errorf("look up listings: %w", err)
+	}
+	if len(listed) == 0 {
 		return nil
+	}
+	eps := make([]historyDoc, len(listed))
+	for i, d := range listed {
+		eps[i] = historyDoc{ID: historyID(d.Source, d.Prefix, d.Since), Source: d.Source, Prefix: d.Prefix,
+			Started: d.Since, Ended: now}
 	}
 	if err := insertNew(ctx, s.history, eps); err != nil {
 		return fmt.Errorf("record episodes: %w", err)
 	}
-	models := make([]mongo.WriteModel, len(eps))
-	for i, e := range eps {
-		models[i] = mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: indicatorID(e.Source, e.Prefix)}})
-	}
-	if _, err := s.indicators.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+	if _, err := s.indicators.DeleteMany(ctx, filter); err != nil {
 		return fmt.Errorf("delete listings: %w", err)
 	}
 	return nil
