@@ -75,7 +75,7 @@ func (c Change) Empty() bool { return len(c.Added) == 0 && len(c.Removed) == 0 }
 // transactions; on backends without them it is ordered so that a crash
 // leaves a state that the next Apply of the same change repairs (the change
 // is idempotent). A failed call leaves the previously committed state
-// readable.
+// readable. Times are kept to the millisecond and read back in UTC.
 type Store interface {
 	// Sources returns every stored source, ordered by name.
 	Sources(ctx context.Context) ([]Source, error)
@@ -88,8 +88,13 @@ type Store interface {
 	// not currently listed by the source opens an episode starting at now;
 	// each removed prefix that is listed moves to history with Ended = now.
 	// Added prefixes already listed and removed ones not listed are ignored.
+	// Prefixes are stored masked (10.1.2.3/8 is 10.0.0.0/8); an invalid
+	// prefix or an empty source name fails the call before anything is
+	// written. A prefix in both lists ends its episode and opens a new one.
+	// Apply neither needs nor creates the source's state (PutSource).
 	Apply(ctx context.Context, source string, ch Change, now time.Time) error
-	// SourceListings returns the prefixes that source lists now.
+	// SourceListings returns the prefixes that source lists now, in no
+	// particular order; none (and no error) for an unknown source.
 	SourceListings(ctx context.Context, source string) ([]netip.Prefix, error)
 	// Listings calls fn for every current listing of every source, in no
 	// particular order, stopping at fn's first error and returning it.

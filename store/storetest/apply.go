@@ -67,6 +67,14 @@ func testApplySemantics(t *testing.T, open Opener) {
 			listings: []store.Listing{listing(src, b, at(0)), listing(src, d, at(1))},
 			episodes: []store.Episode{episode(src, a, at(0), at(2)), episode(src, a, at(4), at(5)), episode(src, c, at(0), at(5))},
 		},
+		{
+			name:     "a prefix both removed and added ends its episode and opens a new one",
+			change:   store.Change{Removed: []netip.Prefix{b}, Added: []netip.Prefix{b}},
+			hour:     7,
+			listings: []store.Listing{listing(src, b, at(7)), listing(src, d, at(1))},
+			episodes: []store.Episode{episode(src, a, at(0), at(2)), episode(src, a, at(4), at(5)),
+				episode(src, b, at(0), at(7)), episode(src, c, at(0), at(5))},
+		},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
