@@ -87,6 +87,8 @@ type Stats struct {
 	// Pending is the number of alerts held by the sender, waiting for the
 	// batch window, the rate limit or Slack's Retry-After.
 	Pending int
+	// Sending is the number of alerts in the call to Slack in flight.
+	Sending int
 	// Queued is the number of alerts waiting in the queue.
 	Queued int
 }
@@ -120,6 +122,7 @@ type Notifier struct {
 	rateLimited atomic.Uint64
 	retried     atomic.Uint64
 	pending     atomic.Int64
+	sending     atomic.Int64
 }
 
 // alert is what the sender needs of one answer. It is copied into the
@@ -297,6 +300,7 @@ func (n *Notifier) Stats() Stats {
 		RateLimited: n.rateLimited.Load(),
 		Retried:     n.retried.Load(),
 		Pending:     int(n.pending.Load()),
+		Sending:     int(n.sending.Load()),
 		Queued:      len(n.queue),
 	}
 }
@@ -345,7 +349,6 @@ func (n *Notifier) Run(ctx context.Context) error {
 			s.drain()
 		case <-tick.C:
 		}
-		n.pending.Store(int64(len(s.pending)))
 		s.flush(ctx)
 		n.pending.Store(int64(len(s.pending)))
 		switch {
@@ -422,10 +425,15 @@ func (s *sender) flush(ctx context.Context) {
 		return
 	}
 	s.rate.record(now)
+	count := uint64(len(s.pending))
 	msg := buildMessage(s.pending, n.verdicts)
+	n.pending.Store(0)
+	n.sending.Store(int64(count))
 	_, _, err := n.api.PostMessageContext(ctx, n.channel,
 		slack.MsgOptionText(msg.text, false), slack.MsgOptionBlocks(msg.blocks...))
-	count := uint64(len(s.pending))
+	n.sending.Store(0)
+	// Counters move after the state they report on, so that whoever sees
+	// a counter change also sees the retry time it led to.
 	var limited *slack.RateLimitedError
 	var refused slack.SlackErrorResponse
 	switch {
@@ -436,9 +444,9 @@ func (s *sender) flush(ctx context.Context) {
 	case ctx.Err() != nil:
 		// Shutting down: Run counts the batch as dropped.
 	case errors.As(err, &limited):
-		n.rateLimited.Add(1)
 		wait := max(limited.RetryAfter, minRetryAfter)
 		s.retryAt = n.now().Add(wait)
+		n.rateLimited.Add(1)
 		n.log.Warn("slack rate limited the alerts", "retry_after", wait, "alerts", count)
 	case errors.As(err, &refused):
 		n.failed.Add(count)
@@ -452,9 +460,9 @@ func (s *sender) flush(ctx context.Context) {
 			s.clear()
 			return
 		}
-		n.retried.Add(1)
 		wait := retryBackoff << (s.attempts - 1)
 		s.retryAt = n.now().Add(wait)
+		n.retried.Add(1)
 		n.log.Warn("slack alert message failed, will retry", "err", n.redact(err.Error()), "retry_in", wait, "alerts", count)
 	}
 }

@@ -209,14 +209,14 @@ func TestSlackReceivesTheExactMessage(t *testing.T) {
 	n.Observe(&reputation.Answer{
 		IP: "203.0.113.7", IsIoC: true, IsActive: true, Score: 12.5, Verdict: "dangerous", Action: "block",
 		Blacklists: []string{"blocklist_de", "ipsum"}, Type: []string{"bruteforce"},
-		Metadata: reputation.Metadata{ASN: "AS64500", Country: "DE", Org: "Example Hosting"},
+		Metadata:  reputation.Metadata{ASN: "AS64500", Country: "DE", Org: "Example Hosting"},
 		FirstSeen: &first, LastSeen: &last,
 		Reasons: []reputation.Reason{{Factor: "feed", Detail: "blocklist_de", Weight: 0.8}, {Factor: "feed", Detail: "ipsum", Weight: 0.9}},
 	})
 	n.Observe(&reputation.Answer{
 		IP: "2001:db8::66", Score: 45, Verdict: "suspicious", Action: "challenge",
 		Blacklists: []string{"evil <!channel> & co\nline"}, Type: []string{},
-		Reasons:    []reputation.Reason{{Factor: "feed", Detail: "evil <!channel> & co\nline", Weight: 0.5}},
+		Reasons: []reputation.Reason{{Factor: "feed", Detail: "evil <!channel> & co\nline", Weight: 0.5}},
 	})
 	eventually(t, "Slack has the message", func() bool { return n.Stats().Messages == 1 })
 
@@ -345,26 +345,28 @@ func TestSlackRateLimitHonoursRetryAfter(t *testing.T) {
 	f := newFakeSlack(t, clock)
 	f.set(func(f *fakeSlack) { f.limitNext, f.retryAfter = 1, "30" })
 	cfg := cfgFor(f)
-	cfg.BatchSize = 2
+	cfg.BatchSize = 3
 	n := start(t, cfg, clock, discard())
 	t0 := clock.Now()
 
 	n.Observe(dangerous("192.0.2.1"))
 	n.Observe(dangerous("192.0.2.2"))
+	eventually(t, "both alerts wait for the window", func() bool { return n.Stats().Pending == 2 })
+	clock.Advance(10 * time.Second)
 	eventually(t, "Slack answers 429 and the batch is kept", func() bool {
 		s := n.Stats()
 		return s.RateLimited == 1 && s.Pending == 2
 	})
-	clock.Advance(29 * time.Second)
+	// A full batch would go out at once, were it not for Retry-After.
 	n.Observe(dangerous("192.0.2.3"))
-	eventually(t, "a new alert is queued behind the full batch", func() bool { return n.Stats().Queued == 1 })
-	clock.Advance(time.Second)
+	eventually(t, "the full batch is held", func() bool { return n.Stats().Pending == 3 })
+	clock.Advance(30 * time.Second)
 	eventually(t, "the batch is sent after Retry-After", func() bool { return n.Stats().Messages == 1 })
 
-	wantMessages(t, f, batchOf(t0.Add(30*time.Second), "192.0.2.1", "192.0.2.2"))
-	calls := f.callTimes()
-	if len(calls) < 2 || !calls[0].Equal(t0) || !calls[1].Equal(t0.Add(30*time.Second)) {
-		t.Errorf("calls at %v, want one at %v and the retry at %v", calls, t0, t0.Add(30*time.Second))
+	retry := t0.Add(40 * time.Second)
+	wantMessages(t, f, batchOf(retry, "192.0.2.1", "192.0.2.2", "192.0.2.3"))
+	if calls := f.callTimes(); !reflect.DeepEqual(calls, []time.Time{t0.Add(10 * time.Second), retry}) {
+		t.Errorf("calls at %v, want one at %v and the retry at %v", calls, t0.Add(10*time.Second), retry)
 	}
 	if s := n.Stats(); s.Failed != 0 || s.Dropped != 0 {
 		t.Errorf("stats %+v, want nothing failed or dropped", s)
@@ -396,16 +398,30 @@ func TestSlackFailures(t *testing.T) {
 		f := newFakeSlack(t, clock)
 		f.set(func(f *fakeSlack) { f.failNext = 2 })
 		cfg := cfgFor(f)
-		cfg.BatchSize = 1
+		cfg.BatchSize = 3
 		n := start(t, cfg, clock, discard())
 		t0 := clock.Now()
 		n.Observe(dangerous("192.0.2.1"))
+		n.Observe(dangerous("192.0.2.2"))
+		eventually(t, "both alerts wait for the window", func() bool { return n.Stats().Pending == 2 })
+		clock.Advance(10 * time.Second)
 		eventually(t, "the first attempt fails", func() bool { return n.Stats().Retried == 1 })
+		// A full batch would go out at once, were it not for the backoff.
+		n.Observe(dangerous("192.0.2.3"))
+		eventually(t, "the full batch is held", func() bool {
+			s := n.Stats()
+			return s.Pending == 3 && s.Retried == 1
+		})
+		first := t0.Add(10 * time.Second)
 		clock.Advance(retryBackoff)
 		eventually(t, "the second attempt fails", func() bool { return n.Stats().Retried == 2 })
 		clock.Advance(2 * retryBackoff)
 		eventually(t, "the third attempt succeeds", func() bool { return n.Stats().Messages == 1 })
-		wantMessages(t, f, batchOf(t0.Add(3*retryBackoff), "192.0.2.1"))
+		third := first.Add(3 * retryBackoff)
+		wantMessages(t, f, batchOf(third, "192.0.2.1", "192.0.2.2", "192.0.2.3"))
+		if calls := f.callTimes(); !reflect.DeepEqual(calls, []time.Time{first, first.Add(retryBackoff), third}) {
+			t.Errorf("calls at %v, want at %v, %v and %v", calls, first, first.Add(retryBackoff), third)
+		}
 	})
 	t.Run("a batch that keeps failing is counted as failed", func(t *testing.T) {
 		clock := newFakeClock()
@@ -465,8 +481,8 @@ func TestHungSlackNeverBlocksObserve(t *testing.T) {
 	}
 
 	s := n.Stats()
-	if s.Queued != cfg.QueueSize || s.Dropped != calls-uint64(cfg.QueueSize) || s.Pending != cfg.BatchSize {
-		t.Errorf("stats %+v, want %d queued, %d dropped, %d pending", s, cfg.QueueSize, calls-cfg.QueueSize, cfg.BatchSize)
+	if s.Queued != cfg.QueueSize || s.Dropped != calls-uint64(cfg.QueueSize) || s.Sending != cfg.BatchSize || s.Pending != 0 {
+		t.Errorf("stats %+v, want %d queued, %d dropped, %d sending", s, cfg.QueueSize, calls-cfg.QueueSize, cfg.BatchSize)
 	}
 	cancel()
 	if err := <-done; err != nil {

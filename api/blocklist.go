@@ -11,9 +11,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/rampart-ip/rampart/reputation"
 )
 
 // BlocklistOptions configure the blocklist export.
@@ -34,6 +37,24 @@ type BlocklistOptions struct {
 type Blocklist struct {
 	opts BlocklistOptions
 	log  *slog.Logger
+
+	mu     sync.Mutex
+	merged []*mergedList // of the latest block set, one per min_risk asked
+}
+
+// maxMergedLists bounds the merged lists kept per block set: clients ask
+// for a few min_risk values; others are merged per request.
+const maxMergedLists = 4
+
+// mergedList is the merged export of one block set at one min_risk,
+// computed once however many requests ask for it at the same time.
+type mergedList struct {
+	gen     uint64
+	at      time.Time
+	minRisk float64
+	once    sync.Once
+	keys    []pkey   // merged, as MergePrefixes orders them
+	digest  [32]byte // of keys, for ETags
 }
 
 // NewBlocklist returns the blocklist export.
@@ -96,14 +117,8 @@ func (b *Blocklist) serve(c echo.Context) error {
 		}
 		minRisk = v
 	}
-	var prefixes []netip.Prefix
-	for d := range b.opts.Service.Blocked(b.opts.Now()) {
-		if d.Prefix.IsValid() && (minRisk < 0 || 100-d.Score >= minRisk) {
-			prefixes = append(prefixes, d.Prefix)
-		}
-	}
-	merged := MergePrefixes(prefixes)
-	etag := blocklistETag(format, merged)
+	m := b.list(b.opts.Service.BlockSet(b.opts.Now()), minRisk)
+	etag := blocklistETag(format, m.digest)
 	h := c.Response().Header()
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", "no-cache")
@@ -113,7 +128,7 @@ func (b *Blocklist) serve(c echo.Context) error {
 	h.Set(echo.HeaderContentType, ctype)
 	c.Response().WriteHeader(http.StatusOK)
 	w := bufio.NewWriterSize(c.Response(), 64<<10)
-	err := writeBlocklist(w, format, merged)
+	err := writeBlocklist(w, format, m.keys)
 	if err == nil {
 		err = w.Flush()
 	}
@@ -124,21 +139,69 @@ func (b *Blocklist) serve(c echo.Context) error {
 	return nil
 }
 
-// blocklistETag hashes the merged list, so that it changes exactly when
-// the list (or the format) does.
-func blocklistETag(format string, merged []netip.Prefix) string {
-	h := sha256.New()
-	h.Write([]byte(format))
-	buf := make([]byte, 0, 64<<10)
-	for _, p := range merged {
-		buf = p.AppendTo(buf)
-		buf = append(buf, '\n')
-		if len(buf) > 60<<10 {
-			h.Write(buf)
-			buf = buf[:0]
+// list returns the merged export of set at minRisk, from the cache when
+// another request made it already. Lists of an older set are dropped.
+func (b *Blocklist) list(set *reputation.BlockSet, minRisk float64) *mergedList {
+	gen, at := set.Generation(), set.At()
+	b.mu.Lock()
+	var m *mergedList
+	kept := b.merged[:0]
+	for _, l := range b.merged {
+		if l.gen != gen || !l.at.Equal(at) {
+			continue
+		}
+		kept = append(kept, l)
+		if l.minRisk == minRisk {
+			m = l
 		}
 	}
-	h.Write(buf)
+	clear(b.merged[len(kept):])
+	b.merged = kept
+	if m == nil {
+		m = &mergedList{gen: gen, at: at, minRisk: minRisk}
+		if len(b.merged) >= maxMergedLists {
+			copy(b.merged, b.merged[1:])
+			b.merged = b.merged[:len(b.merged)-1]
+		}
+		b.merged = append(b.merged, m)
+	}
+	b.mu.Unlock()
+	m.once.Do(func() { m.merge(set) })
+	return m
+}
+
+// merge fills in the merged keys of the set's decisions at least
+// m.minRisk risky (risk = 100 - score), and their digest.
+func (m *mergedList) merge(set *reputation.BlockSet) {
+	keys := make([]pkey, 0, set.Len())
+	for d := range set.All() {
+		if m.minRisk >= 0 && 100-d.Score < m.minRisk {
+			continue
+		}
+		if k, ok := blockKey(d.Prefix); ok {
+			keys = append(keys, k)
+		}
+	}
+	m.keys = slices.Clip(mergeKeys(keys))
+	h := sha256.New()
+	var buf [17]byte
+	for _, k := range m.keys {
+		pkeyPut64(buf[:8], k.hi)
+		pkeyPut64(buf[8:16], k.lo)
+		buf[16] = k.bits
+		h.Write(buf[:])
+	}
+	h.Sum(m.digest[:0])
+}
+
+// blocklistETag names the merged list in format: it changes exactly when
+// the list (or the format) does, and not when the block set is merely
+// recomputed.
+func blocklistETag(format string, digest [32]byte) string {
+	h := sha256.New()
+	h.Write([]byte(format))
+	h.Write([]byte{0})
+	h.Write(digest[:])
 	return `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`
 }
 
@@ -156,19 +219,19 @@ func etagMatches(header, etag string) bool {
 	return false
 }
 
-// writeBlocklist writes merged (IPv4 first, then IPv6, as MergePrefixes
+// writeBlocklist writes merged (IPv4 first, then IPv6, as mergeKeys
 // orders them) in format.
-func writeBlocklist(w *bufio.Writer, format string, merged []netip.Prefix) error {
-	split := slices.IndexFunc(merged, func(p netip.Prefix) bool { return !p.Addr().Is4() })
+func writeBlocklist(w *bufio.Writer, format string, merged []pkey) error {
+	split := slices.IndexFunc(merged, func(k pkey) bool { return pkeyFamily(k) != 0 })
 	if split < 0 {
 		split = len(merged)
 	}
 	v4, v6 := merged[:split], merged[split:]
 	buf := make([]byte, 0, 256)
 	// each writes one prefix per call through buf.
-	each := func(list []netip.Prefix, line func(dst []byte, i int, p netip.Prefix) []byte) error {
-		for i, p := range list {
-			buf = line(buf[:0], i, p)
+	each := func(list []pkey, line func(dst []byte, i int, p netip.Prefix) []byte) error {
+		for i, k := range list {
+			buf = line(buf[:0], i, k.prefix())
 			if _, err := w.Write(buf); err != nil {
 				return err
 			}
@@ -215,7 +278,7 @@ func writeBlocklist(w *bufio.Writer, format string, merged []netip.Prefix) error
 		w.WriteString("flush set " + nftTable + " " + nftSet6 + "\n")
 		for _, s := range []struct {
 			name string
-			list []netip.Prefix
+			list []pkey
 		}{{nftSet4, v4}, {nftSet6, v6}} {
 			if len(s.list) == 0 {
 				continue
@@ -240,7 +303,7 @@ func writeBlocklist(w *bufio.Writer, format string, merged []netip.Prefix) error
 		// takes no /0, so a /0 is written as its two halves.
 		for _, s := range []struct {
 			name, family string
-			list         []netip.Prefix
+			list         []pkey
 		}{{ipsetV4, "inet", v4}, {ipsetV6, "inet6", v6}} {
 			maxelem := max(65536, 2*len(s.list))
 			w.WriteString("create " + s.name + " hash:net family " + s.family + " hashsize 1024 maxelem " + strconv.Itoa(maxelem) + " -exist\n")
@@ -290,14 +353,33 @@ func splitZeroPrefix(p netip.Prefix) []netip.Prefix {
 func MergePrefixes(ps []netip.Prefix) []netip.Prefix {
 	keys := make([]pkey, 0, len(ps))
 	for _, p := range ps {
-		if !p.IsValid() {
-			continue
+		if k, ok := blockKey(p); ok {
+			keys = append(keys, k)
 		}
-		if p.Addr().Is4In6() && p.Bits() >= 96 {
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-		}
-		keys = append(keys, pkeyOf(p.Masked()))
 	}
+	keys = mergeKeys(keys)
+	out := make([]netip.Prefix, len(keys))
+	for i, k := range keys {
+		out[i] = k.prefix()
+	}
+	return out
+}
+
+// blockKey is the key of p as the export merges it: masked, IPv4-mapped
+// IPv6 prefixes as IPv4.
+func blockKey(p netip.Prefix) (pkey, bool) {
+	if !p.IsValid() {
+		return pkey{}, false
+	}
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return pkeyOf(p.Masked()), true
+}
+
+// mergeKeys merges keys as MergePrefixes does, in place: the merged list
+// never outgrows the part of keys already read, so it is built over it.
+func mergeKeys(keys []pkey) []pkey {
 	// IPv4 keys are IPv4-mapped, and would sort among IPv6; order by family first.
 	slices.SortFunc(keys, func(a, b pkey) int {
 		if c := cmp.Compare(pkeyFamily(a), pkeyFamily(b)); c != 0 {
@@ -305,7 +387,7 @@ func MergePrefixes(ps []netip.Prefix) []netip.Prefix {
 		}
 		return comparePKey(a, b)
 	})
-	var stack []pkey
+	stack := keys[:0]
 	for _, k := range keys {
 		if n := len(stack); n > 0 && pkeySameFamily(stack[n-1], k) && pkeyContains(stack[n-1], k) {
 			continue
@@ -324,11 +406,7 @@ func MergePrefixes(ps []netip.Prefix) []netip.Prefix {
 			stack = append(stack[:n-2], parent)
 		}
 	}
-	out := make([]netip.Prefix, len(stack))
-	for i, k := range stack {
-		out[i] = k.prefix()
-	}
-	return out
+	return stack
 }
 
 // pkeyFamily is 0 for IPv4 keys (in ::ffff:0:0/96 with a length of at

@@ -449,7 +449,7 @@ func parseIpset(t *testing.T, body string) []string {
 func TestBlocklistIPsetSplitsTheWholeSpace(t *testing.T) {
 	var buf strings.Builder
 	w := bufio.NewWriter(&buf)
-	if err := writeBlocklist(w, "ipset", []netip.Prefix{mp("0.0.0.0/0"), mp("::/0")}); err != nil {
+	if err := writeBlocklist(w, "ipset", []pkey{pkeyOf(mp("0.0.0.0/0")), pkeyOf(mp("::/0"))}); err != nil {
 		t.Fatal(err)
 	}
 	w.Flush()
@@ -529,7 +529,7 @@ func TestBlocklistParameters(t *testing.T) {
 		all := parsePlain(t, enfDo(e, http.MethodGet, "/api/v1/blocklist?min_risk=0").Body.String())
 		none := enfDo(e, http.MethodGet, "/api/v1/blocklist?min_risk=100")
 		var minRisk float64 = 100
-		for d := range f.svc.Blocked(f.clock()) {
+		for d := range f.svc.BlockSet(f.clock()).All() {
 			minRisk = min(minRisk, 100-d.Score)
 		}
 		if len(all) != 3 {

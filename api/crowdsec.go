@@ -27,8 +27,11 @@ import (
 type DecisionSource interface {
 	// Judge returns the judgement of one address.
 	Judge(addr netip.Addr) reputation.Judgement
-	// Blocked yields the prefixes whose action is block at now, each once.
-	Blocked(now time.Time) iter.Seq[reputation.Decision]
+	// BlockSet returns the prefixes whose action is block, each once, as
+	// of a moment close to now (reputation.BlockSetMaxAge): the same set
+	// while neither the index nor that moment changes, so that what is
+	// derived from it can be kept per set.
+	BlockSet(now time.Time) *reputation.BlockSet
 	// Generation changes whenever a new index is swapped in.
 	Generation() uint64
 	// Ready reports whether an index is loaded.
@@ -204,7 +207,8 @@ func (f *csFilter) keep(p netip.Prefix, scenario string) bool {
 // stream serves GET /v1/decisions/stream. startup=true (or a bouncer's
 // first call) sends every current decision as new and resets what the
 // bouncer is remembered to have; later calls send only what changed since
-// its previous fully written answer. The body is written as it is made.
+// its previous fully written answer. The body is written as it is made,
+// from the service's shared block set.
 func (cs *CrowdSec) stream(c echo.Context) error {
 	id, ok := cs.auth(c)
 	if !ok {
@@ -233,11 +237,6 @@ func (cs *CrowdSec) stream(c echo.Context) error {
 	mem.mu.Lock()
 	defer mem.mu.Unlock()
 	old := mem.sent
-	hint := 0
-	if old != nil {
-		// What the bouncer held is the best guess of the list's size.
-		hint = len(old.entries)
-	}
 	if startup {
 		old = nil
 	}
@@ -255,7 +254,10 @@ func (cs *CrowdSec) stream(c echo.Context) error {
 		}
 		return cs.streamDone(err)
 	}
-	next, err := writeStream(w, cs.opts.Service.Blocked(now), old, hint, &filter, gen, now)
+	// The set is shared by every bouncer and request; what this bouncer
+	// holds is the only per-bouncer copy, 24 bytes a decision, sized once.
+	set := cs.opts.Service.BlockSet(now)
+	next, err := writeStream(w, set.All(), old, set.Len(), &filter, set.Generation(), now)
 	if err == nil {
 		err = w.Flush()
 	}
@@ -279,9 +281,10 @@ func (cs *CrowdSec) streamDone(err error) error {
 // bouncer holds once it has read it all. A current decision is new when
 // the bouncer does not hold it, or when what it holds will time out before
 // half of the decision's remaining time (bouncers drop a decision when its
-// duration runs out, so a lengthened one must be sent again).
-func writeStream(w *bufio.Writer, decisions iter.Seq[reputation.Decision], old *sentSet, hint int, f *csFilter, gen uint64, now time.Time) (*sentSet, error) {
-	next := &sentSet{gen: gen, entries: make([]sentEntry, 0, hint+hint/8)}
+// duration runs out, so a lengthened one must be sent again). size is
+// the number of decisions, at most.
+func writeStream(w *bufio.Writer, decisions iter.Seq[reputation.Decision], old *sentSet, size int, f *csFilter, gen uint64, now time.Time) (*sentSet, error) {
+	next := &sentSet{gen: gen, entries: make([]sentEntry, 0, size)}
 	buf := make([]byte, 0, 512)
 	buf = append(buf, `{"new":[`...)
 	first := true
@@ -432,7 +435,7 @@ func (cs *CrowdSec) writeAll(c echo.Context, f csFilter) error {
 	w := bufio.NewWriterSize(resp, csBufSize)
 	buf := make([]byte, 0, 512)
 	n := 0
-	for d := range cs.opts.Service.Blocked(now) {
+	for d := range cs.opts.Service.BlockSet(now).All() {
 		if !d.Prefix.IsValid() || !f.keep(d.Prefix, d.Source) {
 			continue
 		}

@@ -153,10 +153,12 @@ func (s *sentSet) unchanged(gen uint64, filter string, now time.Time) bool {
 }
 
 // decisionTable answers which blocked prefixes contain or lie inside a
-// prefix, for GET /v1/decisions. It is built from Blocked once per index
-// generation, when first needed.
+// prefix, for GET /v1/decisions. It is built from a block set when first
+// needed, and again when the service's set changes (a new index, or the
+// set's refresh as decay moves the lapse times).
 type decisionTable struct {
-	gen       uint64
+	gen       uint64       // the block set's generation
+	at        time.Time    // and moment: together they name the set
 	entries   []tableEntry // sorted by key
 	lengths   []uint8      // the distinct prefix lengths present
 	scenarios []string
@@ -175,19 +177,19 @@ type tableHit struct {
 	until    time.Time
 }
 
-// table returns the decision table for the current generation, building
-// it if the index changed.
+// table returns the decision table of the service's current block set,
+// building it if the set changed.
 func (cs *CrowdSec) table(now time.Time) *decisionTable {
+	set := cs.opts.Service.BlockSet(now)
 	cs.lookupMu.Lock()
 	defer cs.lookupMu.Unlock()
-	gen := cs.opts.Service.Generation()
-	if cs.lookup != nil && cs.lookup.gen == gen {
+	if cs.lookup != nil && cs.lookup.gen == set.Generation() && cs.lookup.at.Equal(set.At()) {
 		return cs.lookup
 	}
-	t := &decisionTable{gen: gen}
+	t := &decisionTable{gen: set.Generation(), at: set.At(), entries: make([]tableEntry, 0, set.Len())}
 	names := map[string]uint32{}
 	var seen [129]bool
-	for d := range cs.opts.Service.Blocked(now) {
+	for d := range set.All() {
 		if !d.Prefix.IsValid() {
 			continue
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"iter"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -382,8 +381,8 @@ func (s *synthSource) set(ds ...reputation.Decision) { s.ds = ds; s.gen++ }
 func (s *synthSource) Judge(netip.Addr) reputation.Judgement { return reputation.Judgement{} }
 func (s *synthSource) Generation() uint64                    { return s.gen }
 func (s *synthSource) Ready() bool                           { return true }
-func (s *synthSource) Blocked(time.Time) iter.Seq[reputation.Decision] {
-	return slices.Values(s.ds)
+func (s *synthSource) BlockSet(now time.Time) *reputation.BlockSet {
+	return reputation.NewBlockSet(s.gen, now, slices.Values(s.ds))
 }
 
 var _ DecisionSource = (*synthSource)(nil)

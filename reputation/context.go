@@ -86,7 +86,7 @@ func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 			continue
 		}
 		if p.Addr().Is4() {
-			count(p.Addr(), 1<<(32-p.Bits()))
+			count(p.Addr(), min(1<<(32-p.Bits()), rangeWeightCap))
 			if p.Bits() > 16 {
 				n.ranges4 = append(n.ranges4, unit4{base: v4(p.Addr()), bits: uint8(p.Bits())})
 			}
@@ -100,6 +100,8 @@ func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 	// x.pfx is sorted by address then length, so both lists already are.
 	return n
 }
+
+var rangeWeightCap uint64 = 1
 
 // context returns the context features of addr.
 func (n *neighbourhood) context(addr netip.Addr) Context {

@@ -68,6 +68,8 @@ type Service struct {
 	cur   atomic.Pointer[snapshot]
 	ready atomic.Bool
 	swap  sync.Mutex // serialises writers only
+
+	blocks blockCache // the block set of the current generation (blockset.go)
 }
 
 // NewService returns a service holding an empty index; it is not Ready

@@ -339,8 +339,8 @@ func (s *signal) appendDetail(b []byte, ev *Evidence) []byte {
 	case sigASN:
 		b = appendASN(b, ev.Context.ASN)
 		b = append(b, ": "...)
-		b = appendFloat(b, 100*s.f, 3)
-		b = append(b, "% of announced addresses listed"...)
+		b = appendPercent(b, s.f)
+		b = append(b, " of announced addresses listed"...)
 	case sigUnannounced:
 		b = append(b, "not in announced address space"...)
 	case sigAnonymizer:
@@ -422,6 +422,18 @@ func appendFloat(b []byte, v float64, prec int) []byte {
 		b = append(b[:start], '0')
 	}
 	return b
+}
+
+// appendPercent writes share as a percentage with two significant digits,
+// so that a small density reads "0.0012%", not "0%".
+func appendPercent(b []byte, share float64) []byte {
+	v := 100 * share
+	prec := 0
+	if v > 0 && v < 10 {
+		prec = 1 - int(math.Floor(math.Log10(v)))
+	}
+	b = appendFloat(b, v, min(prec, 12))
+	return append(b, '%')
 }
 
 func appendCount(b []byte, n int, one, many string) []byte {

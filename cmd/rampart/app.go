@@ -30,6 +30,7 @@ type app struct {
 	warner   *misp.Warninglists
 	service  *reputation.Service
 	engine   *ingest.Engine
+	misp     *ingest.MISP // nil without misp.url
 	// runners are extra long-running parts (MISP sync, alerts) that serve
 	// runs beside the servers.
 	runners []func(ctx context.Context) error
@@ -123,6 +124,9 @@ func newApp(ctx context.Context, configPath string, logw io.Writer) (*app, error
 		origin = "catalog"
 	}
 	a.engine.SetFeeds(origin, cfg.StaticFeeds())
+	if err := a.setupMISP(); err != nil {
+		return nil, err
+	}
 	ok = true
 	return a, nil
 }

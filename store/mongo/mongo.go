@@ -43,8 +43,8 @@ func Open(ctx context.Context, uri, database string, logger *slog.Logger) (*Stor
 	}
 	client, err := mongo.Connect(options.Client().ApplyURI(uri))
 	if err != nil {
-		// The driver's URI errors do not repeat the URI, which may carry a
-		// password, so err is safe to return.
+		// The driver's URI errors name the offending option or host, never
+		// the password, so err is safe to return.
 		return nil, fmt.Errorf("open mongo store: %w", err)
 	}
 	db := client.Database(database)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,6 +169,22 @@ func TestOpen(t *testing.T) {
 	t.Run("a malformed URI is refused", func(t *testing.T) {
 		if _, err := Open(t.Context(), "mongo:/nope", "rampart", discard()); err == nil {
 			t.Fatal("open: got no error")
+		}
+	})
+	t.Run("a malformed URI's password stays out of the error", func(t *testing.T) {
+		for _, uri := range []string{
+			"mongodb://rampart:s3cr3t@db.example:27017:9/",
+			"mongodb://rampart:s3cr3t:x@db.example/",
+			"mongodb://rampart:s3cr3t@@db.example/",
+			"mongodb://rampart:s3cr3t/x@db.example/",
+		} {
+			_, err := Open(t.Context(), uri, "rampart", discard())
+			if err == nil {
+				t.Fatalf("open %s: got no error", uri)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") {
+				t.Fatalf("error leaks the password: %v", err)
+			}
 		}
 	})
 	t.Run("a server that does not answer fails when the context ends", func(t *testing.T) {
