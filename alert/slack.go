@@ -375,11 +375,12 @@ type sender struct {
 
 // accept adds a to the pending batch unless its address was alerted
 // within the dedup window. An address is remembered when it is accepted,
-// so that repeats are deduplicated while the batch waits; an unparsable
-// address is deduplicated by its text's absence, i.e. not at all.
+// so that repeats are deduplicated while the batch waits. An address that
+// does not parse is sent without deduplication rather than lost.
 func (s *sender) accept(a alert) {
 	now := s.n.now()
 	if addr, err := netip.ParseAddr(a.ip); err == nil {
+		addr = addr.Unmap() // one address, however it was written
 		if at, ok := s.seen.Peek(addr); ok && now.Sub(at) < s.n.dedup {
 			s.n.deduped.Add(1)
 			return

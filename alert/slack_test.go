@@ -345,7 +345,7 @@ func TestSlackRateLimitHonoursRetryAfter(t *testing.T) {
 	f := newFakeSlack(t, clock)
 	f.set(func(f *fakeSlack) { f.limitNext, f.retryAfter = 1, "30" })
 	cfg := cfgFor(f)
-	cfg.BatchSize = 3
+	cfg.BatchSize = 4
 	n := start(t, cfg, clock, discard())
 	t0 := clock.Now()
 
@@ -357,14 +357,18 @@ func TestSlackRateLimitHonoursRetryAfter(t *testing.T) {
 		s := n.Stats()
 		return s.RateLimited == 1 && s.Pending == 2
 	})
-	// A full batch would go out at once, were it not for Retry-After.
+	// Each new alert makes the sender decide again; a due batch would go
+	// out at once, were it not for Retry-After.
 	n.Observe(dangerous("192.0.2.3"))
-	eventually(t, "the full batch is held", func() bool { return n.Stats().Pending == 3 })
-	clock.Advance(30 * time.Second)
+	eventually(t, "the batch is held", func() bool { return n.Stats().Pending == 3 })
+	clock.Advance(29 * time.Second)
+	n.Observe(dangerous("192.0.2.4"))
+	eventually(t, "the batch is held a second before Retry-After ends", func() bool { return n.Stats().Pending == 4 })
+	clock.Advance(time.Second)
 	eventually(t, "the batch is sent after Retry-After", func() bool { return n.Stats().Messages == 1 })
 
 	retry := t0.Add(40 * time.Second)
-	wantMessages(t, f, batchOf(retry, "192.0.2.1", "192.0.2.2", "192.0.2.3"))
+	wantMessages(t, f, batchOf(retry, "192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"))
 	if calls := f.callTimes(); !reflect.DeepEqual(calls, []time.Time{t0.Add(10 * time.Second), retry}) {
 		t.Errorf("calls at %v, want one at %v and the retry at %v", calls, t0.Add(10*time.Second), retry)
 	}

@@ -3,13 +3,18 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"runtime"
+	rtmetrics "runtime/metrics"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +23,7 @@ import (
 
 	"github.com/rampart-ip/rampart/internal/shared"
 	"github.com/rampart-ip/rampart/reputation"
+	"github.com/rampart-ip/rampart/store"
 )
 
 var csListings = []string{
@@ -370,6 +376,9 @@ func TestCrowdSecUsageMetrics(t *testing.T) {
 type synthSource struct {
 	gen uint64
 	ds  []reputation.Decision
+
+	mu  sync.Mutex
+	bs  *reputation.BlockSet // of gen, made when first asked for
 }
 
 func synthDecision(p string, until time.Time) reputation.Decision {
@@ -382,7 +391,12 @@ func (s *synthSource) Judge(netip.Addr) reputation.Judgement { return reputation
 func (s *synthSource) Generation() uint64                    { return s.gen }
 func (s *synthSource) Ready() bool                           { return true }
 func (s *synthSource) BlockSet(now time.Time) *reputation.BlockSet {
-	return reputation.NewBlockSet(s.gen, now, slices.Values(s.ds))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bs == nil || s.bs.Generation() != s.gen {
+		s.bs = reputation.NewBlockSet(s.gen, now, slices.Values(s.ds))
+	}
+	return s.bs
 }
 
 var _ DecisionSource = (*synthSource)(nil)
@@ -468,4 +482,104 @@ func (w *pipeWriter) WriteHeader(int)     {}
 func (w *pipeWriter) Write(p []byte) (int, error) {
 	*w.writes++
 	return w.w.Write(p)
+}
+
+// bench1MService is a real reputation service over 1M listed IPv4 hosts
+// and 10k ranges from 20 feeds, built once for the benchmarks of a run.
+var bench1MService = sync.OnceValue(func() *reputation.Service {
+	r := rand.New(rand.NewPCG(1, 2))
+	var d reputation.Data
+	for i := range 20 {
+		d.Sources = append(d.Sources, reputation.SourceInfo{
+			Name: fmt.Sprintf("feed-%02d", i), Kind: store.KindFeed, Provider: fmt.Sprintf("provider-%02d", i),
+			Category: "bruteforce", Weight: 0.9, ConfirmedAt: enfNow.Add(-time.Hour),
+		})
+	}
+	since := func() time.Time { return enfNow.Add(-time.Duration(r.Int64N(int64(30 * 24 * time.Hour)))) }
+	for range 1_000_000 {
+		a := netip.AddrFrom4([4]byte{byte(1 + r.IntN(223)), byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32())})
+		d.Listings = append(d.Listings, store.Listing{Source: d.Sources[r.IntN(20)].Name, Prefix: netip.PrefixFrom(a, 32), Since: since()})
+	}
+	for range 10_000 {
+		a := netip.AddrFrom4([4]byte{byte(1 + r.IntN(223)), byte(r.Uint32()), byte(r.Uint32()), 0})
+		p, _ := a.Prefix(16 + r.IntN(9))
+		d.Listings = append(d.Listings, store.Listing{Source: d.Sources[r.IntN(20)].Name, Prefix: p, Since: since()})
+	}
+	now := func() time.Time { return enfNow }
+	svc := reputation.NewService(reputation.ServiceOptions{Now: now, Logger: discardLogger()})
+	svc.Swap(reputation.Build(d, reputation.BuildOptions{Now: now}))
+	return svc
+})
+
+// heapUse is what one call did to the heap: the most it grew by while
+// running (sampled every millisecond, live and not yet collected
+// objects), what it allocated in all, and what stayed live after it.
+type heapUse struct{ peak, allocated, retained uint64 }
+
+func measureHeap(f func()) heapUse {
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	sample := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	rtmetrics.Read(sample)
+	base := sample[0].Value.Uint64()
+	stop, done := make(chan struct{}), make(chan uint64)
+	go func() {
+		var peak uint64
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			rtmetrics.Read(sample)
+			peak = max(peak, sample[0].Value.Uint64())
+			select {
+			case <-stop:
+				done <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	f()
+	close(stop)
+	peak := <-done
+	runtime.ReadMemStats(&after)
+	allocated := after.TotalAlloc - before.TotalAlloc
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	return heapUse{peak: peak - min(peak, base), allocated: allocated, retained: after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)}
+}
+
+func (u heapUse) report(b *testing.B, prefix string) {
+	b.ReportMetric(float64(u.peak)/(1<<20), prefix+"-peak-heap-MB")
+	b.ReportMetric(float64(u.allocated)/(1<<20), prefix+"-alloc-MB")
+	b.ReportMetric(float64(u.retained)/(1<<20), prefix+"-retained-MB")
+}
+
+// BenchmarkCrowdSecStartup1M writes a bouncer's startup stream from a
+// real service over 1M listed hosts to a writer that drops it. The first
+// stream computes the block set (reported as first-*); the timed ones
+// read the cached set, each with a fresh bouncer memory.
+func BenchmarkCrowdSecStartup1M(b *testing.B) {
+	svc := bench1MService()
+	e := echo.New()
+	NewCrowdSec(CrowdSecOptions{Service: svc, Role: enfRole, Now: func() time.Time { return enfNow }}).Register(e)
+	var bytes int64
+	stream := func() {
+		req := httptest.NewRequest(http.MethodGet, "/v1/decisions/stream?startup=true", nil)
+		req.Header.Set("X-Api-Key", "bouncer-key")
+		w := &countingWriter{h: http.Header{}}
+		e.ServeHTTP(w, req)
+		bytes = w.n
+	}
+	start := time.Now()
+	first := measureHeap(stream)
+	b.ReportMetric(float64(time.Since(start).Milliseconds()), "first-ms")
+	first.report(b, "first")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		stream()
+	}
+	b.ReportMetric(float64(bytes), "body-bytes")
+	b.ReportMetric(float64(svc.BlockSet(enfNow).Len()), "decisions")
 }

@@ -1,5 +1,7 @@
 -- wrk script for bench/load.sh. Arguments (after "--"): MODE [SAMPLE].
 --   healthz  GET /healthz (the baseline)
+--   healthzq GET /healthz?ip=A with A drawn as for ip: the baseline with the
+--            client doing the same Lua work per request as for ip
 --   ip       GET /ip?ip=A, A random: 1 in 10 drawn from SAMPLE (addresses
 --            the synthetic feed lists), the rest random public-looking IPv4
 --            addresses (almost all unlisted, almost never in the cache)
@@ -19,7 +21,10 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local mode, listed, pool, fixed
+-- mode is global so that done(), which runs in the setup state, can read
+-- it from a thread.
+mode = nil
+local listed, pool, fixed
 
 local function random_addr()
   while true do
@@ -58,6 +63,8 @@ end
 function request()
   if mode == "healthz" then
     return fixed
+  elseif mode == "healthzq" then
+    return wrk.format("GET", "/healthz?ip=" .. mixed_addr())
   elseif mode == "ip" then
     return wrk.format("GET", "/ip?ip=" .. mixed_addr())
   elseif mode == "authz" then
@@ -67,6 +74,7 @@ function request()
 end
 
 function done(summary, latency, requests)
+  local mode = threads[1]:get("mode")
   local e = summary.errors
   io.write(string.format(
     "RESULT mode=%s requests=%d duration_us=%d rps=%.0f p50_us=%d p90_us=%d p99_us=%d max_us=%d non2xx=%d socket_errors=%d\n",

@@ -62,8 +62,14 @@ func Default() Config {
 		Cache: Cache{Size: 100000},
 		Auth:  Auth{OpenQueries: true},
 		Alerts: Alerts{Slack: Slack{
-			Verdicts: []string{"dangerous"},
-			Dedup:    d(time.Hour),
+			Verdicts:    []string{"dangerous"},
+			Dedup:       d(time.Hour),
+			BatchSize:   20,
+			BatchWindow: d(10 * time.Second),
+			PerMinute:   10,
+			QueueSize:   1024,
+			DedupSize:   100000,
+			Timeout:     d(10 * time.Second),
 		}},
 		Log: Log{Level: "info", Format: "text"},
 	}

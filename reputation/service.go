@@ -43,6 +43,10 @@ type ServiceOptions struct {
 	Now func() time.Time
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// Observe, if set, is called with every freshly computed current answer
+	// (cache misses and Check, not CheckAt), for alerting. It must not block
+	// nor keep a reference it mutates.
+	Observe func(*Answer)
 }
 
 // snapshot is an index with the generation it was swapped in as. Readers
@@ -64,6 +68,7 @@ type Service struct {
 	ttl      time.Duration
 	reserved *reservedSet
 	cache    *answerCache
+	observe  func(*Answer)
 
 	cur   atomic.Pointer[snapshot]
 	ready atomic.Bool
@@ -83,6 +88,7 @@ func NewService(o ServiceOptions) *Service {
 		log:      o.Logger,
 		ttl:      o.CacheTTL,
 		reserved: newReservedSet(),
+		observe:  o.Observe,
 	}
 	if s.model == nil {
 		s.model = NewModel(config.Default().Scoring)
@@ -136,7 +142,11 @@ func (s *Service) Index() *Index { return s.cur.Load().idx }
 func (s *Service) Check(addr netip.Addr) Answer {
 	idx := s.cur.Load().idx
 	now := s.now()
-	return s.answer(idx, canonical(addr), now, retentionCutoff(idx, now), false)
+	a := s.answer(idx, canonical(addr), now, retentionCutoff(idx, now), false)
+	if s.observe != nil {
+		s.observe(&a)
+	}
+	return a
 }
 
 // CheckAt answers for addr as it stood at time at: listings that began
@@ -179,6 +189,9 @@ func (s *Service) entry(addr netip.Addr) *cached {
 		return e
 	}
 	a := s.answer(snap.idx, addr, now, retentionCutoff(snap.idx, now), false)
+	if s.observe != nil {
+		s.observe(&a)
+	}
 	e := &cached{
 		gen:       snap.gen,
 		expires:   nowNs + int64(s.ttl),

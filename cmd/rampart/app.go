@@ -8,8 +8,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
+	"time"
 
+	"github.com/rampart-ip/rampart/alert"
 	"github.com/rampart-ip/rampart/config"
 	"github.com/rampart-ip/rampart/enrich"
 	"github.com/rampart-ip/rampart/ingest"
@@ -30,7 +31,8 @@ type app struct {
 	warner   *misp.Warninglists
 	service  *reputation.Service
 	engine   *ingest.Engine
-	misp     *ingest.MISP // nil without misp.url
+	misp     *ingest.MISP    // nil without misp.url
+	alerts   *alert.Notifier // nil without Slack settings; nil is safe to use
 	// runners are extra long-running parts (MISP sync, alerts) that serve
 	// runs beside the servers.
 	runners []func(ctx context.Context) error
@@ -96,12 +98,21 @@ func newApp(ctx context.Context, configPath string, logw io.Writer) (*app, error
 		warner = a.warner
 	}
 
+	a.alerts, err = alert.NewSlack(cfg.Alerts.Slack, a.log, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	if a.alerts != nil {
+		a.runners = append(a.runners, a.alerts.Run)
+	}
+
 	a.service = reputation.NewService(reputation.ServiceOptions{
 		Model:     reputation.NewModel(cfg.Scoring),
 		CacheSize: cfg.Cache.Size,
 		Enricher:  enr,
 		Warner:    warner,
 		Logger:    a.log,
+		Observe:   a.alerts.Observe,
 	})
 	fetcher := misp.NewFetcher(misp.FetchOptions{
 		Client:   &http.Client{},
@@ -138,12 +149,4 @@ func (a *app) close() {
 		}
 	}
 	a.closers = nil
-}
-
-// redact hides a secret in text meant for people, keeping its length hint.
-func redact(s string) string {
-	if s == "" {
-		return ""
-	}
-	return strings.Repeat("*", 8)
 }
