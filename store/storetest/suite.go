@@ -46,6 +46,12 @@ func Run(t *testing.T, backend Backend) {
 		{"a cancelled context fails every call", testCancelled},
 		{"data survives close and reopen", testReopen},
 		{"a few thousand prefixes are added, removed and re-listed", testThousands},
+		{"a lease is held by one holder at a time", testLeaseExclusive},
+		{"an expired lease is taken over", testLeaseExpiry},
+		{"a released lease is free at once", testLeaseRelease},
+		{"holders racing for a lease do not share it", testLeaseRace},
+		{"the sync generation counts up across handles", testGeneration},
+		{"lease and generation calls check arguments and context", testLeaseErrors},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
