@@ -32,7 +32,8 @@ go build -o "$WORK/rampart" ./cmd/rampart
 # The example's paths are relative to the repository root; make them
 # absolute and put the data dir in the temporary directory.
 sed -e "s#\.\./shared#$SHARED#g" -e "s#^data_dir:.*#data_dir: $WORK/data#" "$CONFIG" >"$WORK/config.yaml"
-"$WORK/rampart" sync --quiet --config "$WORK/config.yaml" >"$WORK/sync.txt"
+"$WORK/rampart" sync --quiet --config "$WORK/config.yaml" >"$WORK/sync.txt" 2>&1 ||
+	{ cat "$WORK/sync.txt" >&2; exit 1; }
 
 # One feed per line of the example: "  - {name: NAME, ..., url: PATH, ...}".
 sed -n 's/^ *- {name: \([^,]*\),.* url: \([^,]*\),.*/\1 \2/p' "$WORK/config.yaml" >"$WORK/feeds.txt"
@@ -50,6 +51,8 @@ while read -r name url; do
 		/^TPR at 0.1% FPR/ { t01 = $5 }
 		END { printf "%-16s %9s %8s %10s %11s\n", name, n, auc, t1, t01 }' "$WORK/$name.txt"
 done <"$WORK/feeds.txt" | tee "$WORK/table.txt"
-awk '{ n++; auc += $3; t1 += $4; t01 += $5 }
-	END { printf "%-16s %9s %8.4f %10.4f %11.4f\n", "mean", "", auc / n, t1 / n, t01 / n }' "$WORK/table.txt"
+# Feeds with no positives left (every address listed by another feed) have
+# no metrics and are left out of the mean.
+awk '$3 != "n/a" { n++; auc += $3; t1 += $4; t01 += $5 }
+	END { printf "%-16s %9s %8.4f %10.4f %11.4f\n", "mean (" n " feeds)", "", auc / n, t1 / n, t01 / n }' "$WORK/table.txt"
 echo "negatives: $RANDOM_N random announced IPv4 addresses, seed $SEED${EVAL_FLAGS:+, $EVAL_FLAGS}"

@@ -115,6 +115,11 @@ type Scoring struct {
 	// a warninglist, unless the source is weighted at least WarninglistTrust.
 	WarninglistDiscount float64 `yaml:"warninglist_discount"`
 	WarninglistTrust    float64 `yaml:"warninglist_trust"`
+	// WarninglistSharedDiscount replaces WarninglistDiscount for a listing
+	// of the address itself when the only warninglist hits are lists of
+	// shared infrastructure (cloud, hosting and VPN ranges): being shared
+	// is not being benign (0 means 0.9; never below WarninglistDiscount).
+	WarninglistSharedDiscount float64 `yaml:"warninglist_shared_discount"`
 	// WarninglistQuorum is how many independent providers listing an
 	// address together override a warninglist hit (0 means 3).
 	WarninglistQuorum int `yaml:"warninglist_quorum"`

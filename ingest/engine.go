@@ -62,9 +62,13 @@ type EngineOptions struct {
 	Scoring  config.Scoring
 	Enricher reputation.Enricher
 	Warner   reputation.Warner
-	// Now is the clock that stamps listings and decides retention.
+	// Now is the clock that stamps listings and decides retention, and
+	// that the sync lease is taken by.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Lease lets several replicas share Store; the zero value is one
+	// engine alone on it.
+	Lease LeaseOptions
 }
 
 // Report is the outcome of one feed sync.
@@ -114,6 +118,7 @@ type Engine struct {
 
 	signal chan struct{} // wakes Run: feeds changed or a rebuild is wanted
 	jobs   jobTable
+	lease  lease
 	stats  syncStats // failures and pull durations, for metrics.go
 }
 
@@ -170,7 +175,8 @@ func NewEngine(opts EngineOptions) *Engine {
 		locks:      map[string]*sync.Mutex{},
 		signal:     make(chan struct{}, 1),
 	}
-	e.jobs.init(log)
+	e.lease.init(opts.Lease)
+	e.jobs.init(log, e.Leader, e.publish)
 	e.stats.init()
 	e.addHistoryJobs()
 	return e
@@ -199,7 +205,13 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.started = true
 	e.mu.Unlock()
-	if err := e.retireInactive(ctx); err != nil {
+	// With a shared store the replica holding the lease retires feeds.
+	if e.Leader() {
+		if err := e.retireInactive(ctx); err != nil {
+			return fmt.Errorf("start sync engine: %w", err)
+		}
+	}
+	if err := e.noteGeneration(ctx); err != nil {
 		return fmt.Errorf("start sync engine: %w", err)
 	}
 	n, err := e.rebuildNow(ctx)
@@ -262,6 +274,7 @@ func (e *Engine) SyncFeed(ctx context.Context, name string) (Report, error) {
 			err = errors.Join(err, rerr)
 			rep.Err = err
 		}
+		e.publish(ctx)
 	}
 	if !errors.Is(err, ErrUnknownFeed) && !errors.Is(err, ErrFeedInactive) && ctx.Err() == nil {
 		e.markAttempted(name)
@@ -297,6 +310,7 @@ func (e *Engine) SyncAll(ctx context.Context, progress func(Report)) []Report {
 		if err := e.rebuildAfterChange(ctx); err != nil {
 			e.log.Error("rebuild index after sync", "err", err)
 		}
+		e.publish(ctx)
 	}
 	if ctx.Err() == nil {
 		for _, name := range names {
@@ -370,7 +384,7 @@ func (e *Engine) syncFeed(ctx context.Context, name string) (Report, error) {
 	}
 	pullStart := time.Now()
 	rep, err = e.pull(ctx, def)
-	if true { // a pull cut short by shutdown is no failure of the feed
+	if ctx.Err() == nil { // a pull cut short by shutdown is no failure of the feed
 		e.stats.observe(name, time.Since(pullStart), err)
 	}
 	rep.Duration = time.Since(start)

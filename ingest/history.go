@@ -16,7 +16,7 @@ const (
 func (e *Engine) addHistoryJobs() {
 	// The purge runs soon after start, then daily, so that a process
 	// restarted more often than daily still purges.
-	e.jobs.add(&job{name: JobPurge, every: 24 * time.Hour, fn: func(ctx context.Context) error {
+	e.jobs.add(&job{name: JobPurge, every: 24 * time.Hour, leader: true, fn: func(ctx context.Context) error {
 		_, err := e.Purge(ctx)
 		return err
 	}})

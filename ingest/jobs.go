@@ -36,6 +36,10 @@ type JobStatus struct {
 	LastDuration config.Duration `json:"last_duration"`
 	LastError    string          `json:"last_error"`
 	Runs         int             `json:"runs"`
+	// Standby reports that the job writes to a shared store and so runs
+	// only on the replica holding the sync lease, which this one does not
+	// hold now (see LeaseOptions).
+	Standby bool `json:"standby,omitempty"`
 }
 
 // job is one periodic task and its state.
@@ -48,6 +52,9 @@ type job struct {
 	delayed bool
 	// quiet jobs log their own failures (feed syncs do).
 	quiet bool
+	// leader jobs write to the store: they run only while the engine
+	// is the leader (Engine.Leader) and publish what they wrote.
+	leader bool
 
 	gj       gocron.Job // while scheduled
 	running  bool
@@ -60,32 +67,38 @@ type job struct {
 
 // jobTable holds the jobs and, while Run runs, the scheduler.
 type jobTable struct {
-	mu    sync.Mutex
-	jobs  map[string]*job
-	sched gocron.Scheduler
-	log   *slog.Logger
+	mu      sync.Mutex
+	jobs    map[string]*job
+	sched   gocron.Scheduler
+	log     *slog.Logger
+	leader  func() bool               // whether leader jobs may run
+	publish func(ctx context.Context) // after a leader job ran
 }
 
-func (t *jobTable) init(log *slog.Logger) {
+func (t *jobTable) init(log *slog.Logger, leader func() bool, publish func(context.Context)) {
 	t.jobs = map[string]*job{}
 	t.log = log
+	t.leader, t.publish = leader, publish
 }
 
 // AddJob registers fn to run every interval while Run runs, in singleton
 // mode (a run still going when the next is due skips that turn), the first
 // run soon after the scheduler starts (jittered). fn's context ends when Run
 // stops. A job of the same name is replaced. A non-positive interval means
-// sync.interval.
+// sync.interval. Jobs added here write to the store (the MISP poller's
+// do), so with a shared store (LeaseOptions.Shared) a turn runs only while
+// the engine holds the sync lease.
 func (e *Engine) AddJob(name string, every time.Duration, fn func(ctx context.Context) error) {
 	if every <= 0 {
 		every = e.syncCfg.Interval.Std()
 	}
-	e.jobs.add(&job{name: name, every: every, fn: fn})
+	e.jobs.add(&job{name: name, every: every, fn: fn, leader: true})
 }
 
 // Jobs returns the state of every job, ordered by name.
 func (e *Engine) Jobs() []JobStatus {
 	t := &e.jobs
+	leader := e.Leader()
 	t.mu.Lock()
 	out := make([]JobStatus, 0, len(t.jobs))
 	gjs := make([]gocron.Job, 0, len(t.jobs))
@@ -102,6 +115,7 @@ func (e *Engine) Jobs() []JobStatus {
 			LastDuration: config.Duration(j.lastDur),
 			LastError:    lastErr,
 			Runs:         j.runs,
+			Standby:      j.leader && !leader,
 		})
 		gjs = append(gjs, j.gj)
 	}
@@ -120,13 +134,20 @@ func (e *Engine) Jobs() []JobStatus {
 
 // Run loads the index (Start, if not done), starts the scheduler, syncs
 // every enabled feed once, then serves schedules, feed-set changes and
-// rebuild requests until ctx ends. It then stops the scheduler, waiting at
+// rebuild requests until ctx ends. With a shared store (LeaseOptions) the
+// syncs are the lease holder's: a replica that does not hold the lease
+// follows the store's generation instead, and syncs every feed once when
+// it takes the lease over. It then stops the scheduler, waiting at
 // most a bounded time for running jobs (their contexts are cancelled), and
 // returns nil.
 func (e *Engine) Run(ctx context.Context) error {
 	if err := e.Start(ctx); err != nil {
 		return err
 	}
+	// Deferred first, so run last: the lease is released after the
+	// scheduler's jobs have stopped writing.
+	stopLease := e.startLease(ctx)
+	defer stopLease()
 	s, err := gocron.NewScheduler(gocron.WithStopTimeout(stopTimeout))
 	if err != nil {
 		return fmt.Errorf("run sync engine: %w", err)
@@ -141,25 +162,35 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.log.Warn("scheduler shutdown", "err", err)
 		}
 	}()
-	reports := e.SyncAll(ctx, nil)
-	failed := 0
-	for _, r := range reports {
-		if r.Err != nil {
-			failed++
+	initial := func() {
+		reports := e.SyncAll(ctx, nil)
+		failed := 0
+		for _, r := range reports {
+			if r.Err != nil {
+				failed++
+			}
 		}
+		e.log.Info("initial sync done", "feeds", len(reports), "failed", failed)
 	}
-	e.log.Info("initial sync done", "feeds", len(reports), "failed", failed)
+	if e.Leader() {
+		initial()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-e.lease.gained:
+			initial()
 		case <-e.signal:
-			if err := e.retireInactive(ctx); err != nil && ctx.Err() == nil {
-				e.log.Error("end listings of removed feeds", "err", err)
+			if e.Leader() {
+				if err := e.retireInactive(ctx); err != nil && ctx.Err() == nil {
+					e.log.Error("end listings of removed feeds", "err", err)
+				}
 			}
 			if err := e.rebuildAfterChange(ctx); err != nil && ctx.Err() == nil {
 				e.log.Error("rebuild index", "err", err)
 			}
+			e.publish(ctx)
 		}
 	}
 }
@@ -198,7 +229,7 @@ func (t *jobTable) setFeeds(e *Engine, sched map[string]time.Duration) {
 		}
 		// Before Run, Run's initial sync covers the feed; while running,
 		// a new feed is synced right away.
-		j := &job{name: name, every: every, quiet: true, delayed: t.sched == nil, fn: func(ctx context.Context) error {
+		j := &job{name: name, every: every, quiet: true, leader: true, delayed: t.sched == nil, fn: func(ctx context.Context) error {
 			_, err := e.SyncFeed(ctx, feed)
 			return err
 		}}
@@ -266,17 +297,20 @@ func (t *jobTable) unscheduleLocked(j *job) {
 func (t *jobTable) run(ctx context.Context, name string) {
 	t.mu.Lock()
 	j, ok := t.jobs[name]
-	if !ok || j.running {
+	if !ok || j.running || (j.leader && !t.leader()) {
 		t.mu.Unlock()
 		return
 	}
 	j.running = true
-	fn, quiet := j.fn, j.quiet
+	fn, quiet, leader := j.fn, j.quiet, j.leader
 	t.mu.Unlock()
 
 	start := time.Now()
 	err := safeRun(ctx, fn)
 	dur := time.Since(start)
+	if leader {
+		t.publish(ctx)
+	}
 
 	t.mu.Lock()
 	j.running = false

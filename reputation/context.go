@@ -9,8 +9,8 @@ import (
 
 // neighbourhood holds what the context features are computed from, built
 // once per index: the listed units (host addresses and ranges) with at
-// least one open listing at build time, sorted, and the listed IPv4
-// address count of each ASN. A query reads a few binary searches from it;
+// least one open listing at build time, sorted, and the count of open IPv4
+// listings (hosts and ranges, one each) in each ASN. A query reads a few binary searches from it;
 // nothing here is computed per request beyond that.
 type neighbourhood struct {
 	hosts4   []uint32 // open IPv4 hosts, sorted
@@ -18,7 +18,7 @@ type neighbourhood struct {
 	ranges4  []unit4  // open IPv4 ranges longer than /16, sorted by base
 	units6   []unit6  // open IPv6 hosts and ranges longer than /48, sorted
 	enricher Enricher
-	asnCount map[uint32]uint64 // listed IPv4 addresses per ASN
+	asnCount map[uint32]uint64 // open IPv4 listings per ASN, a range counting once
 	asnKnown bool              // the enricher resolved at least one ASN
 }
 
@@ -58,7 +58,7 @@ func open(ms []cmatch) bool {
 }
 
 // buildNeighbourhood collects the open units of x and, with an enricher,
-// counts listed IPv4 addresses per ASN.
+// counts open IPv4 listings per ASN (hosts and ranges, one each).
 func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 	n := neighbourhood{enricher: e}
 	if e != nil {
@@ -86,7 +86,11 @@ func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 			continue
 		}
 		if p.Addr().Is4() {
-			count(p.Addr(), min(1<<(32-p.Bits()), rangeWeightCap))
+			// A listed range counts once, like a host: it is one claim
+			// about one block, and counting its size would let one /12
+			// of hijacked space outweigh all the host evidence in the
+			// ASN (leave-one-feed-out, docs/scoring.md).
+			count(p.Addr(), 1)
 			if p.Bits() > 16 {
 				n.ranges4 = append(n.ranges4, unit4{base: v4(p.Addr()), bits: uint8(p.Bits())})
 			}
@@ -100,8 +104,6 @@ func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 	// x.pfx is sorted by address then length, so both lists already are.
 	return n
 }
-
-var rangeWeightCap uint64 = 1
 
 // context returns the context features of addr.
 func (n *neighbourhood) context(addr netip.Addr) Context {

@@ -43,6 +43,7 @@ type Model struct {
 	grace                    time.Duration
 	history                  float64
 	discount, trust          float64
+	shared                   float64
 	quorum                   int
 	contextCap               float64
 }
@@ -57,6 +58,7 @@ const (
 	defaultGrace      = 24 * time.Hour
 	defaultHistory    = 0.6
 	defaultDiscount   = 0.25
+	defaultShared     = 0.9
 	defaultTrust      = 0.95
 	defaultQuorum     = 3
 	defaultContextCap = 0.45
@@ -75,6 +77,7 @@ func NewModel(cfg config.Scoring) *Model {
 		grace:      time.Duration(cfg.Grace),
 		history:    cfg.HistoryWeight,
 		discount:   cfg.WarninglistDiscount,
+		shared:     cfg.WarninglistSharedDiscount,
 		trust:      cfg.WarninglistTrust,
 		quorum:     cfg.WarninglistQuorum,
 		contextCap: cfg.ContextCap,
@@ -99,6 +102,10 @@ func NewModel(cfg config.Scoring) *Model {
 		m.discount = defaultDiscount
 	}
 	m.discount = min(m.discount, 1)
+	if m.shared <= 0 {
+		m.shared = defaultShared
+	}
+	m.shared = min(max(m.shared, m.discount), 1)
 	if m.trust <= 0 {
 		m.trust = defaultTrust
 	}
@@ -132,6 +139,7 @@ type entry struct {
 	age        time.Duration
 	lifetime   time.Duration
 	active     bool // the strongest match is an open listing
+	host       bool // the strongest match lists the address itself, not a range
 	listed     bool // some match is an open listing
 	dupOf      int  // index of the stronger source of the same provider, or -1
 	discounted bool
@@ -179,6 +187,7 @@ func (m *Model) Score(ev *Evidence, at time.Time) Scored {
 		e.listed = e.listed || active
 		if r > e.risk || (r == e.risk && active && !e.active) {
 			e.risk, e.decay, e.age, e.lifetime, e.active = r, d, age, lifetime, active
+			e.host = mt.Prefix.Bits() == mt.Prefix.Addr().BitLen()
 		}
 	}
 	s.Historical = s.IsIoC && !s.IsActive
@@ -215,10 +224,17 @@ func (m *Model) Score(ev *Evidence, at time.Time) Scored {
 	// own hop, and blocking it blocks everyone. Its context (unannounced
 	// by nature, neighbours in a private /24) says nothing.
 	reserved, reservedWhy := reservedRange(ev.Addr)
-	flagged := len(ev.Warnings) > 0 || reserved
+	// Warninglists of specific benign services (and reserved space) take
+	// the full discount; lists of shared infrastructure (cloud, hosting,
+	// VPN ranges) take the mild one on listings of the address itself,
+	// and the full one on listings of ranges, which speak of other
+	// tenants (docs/scoring.md, "Warninglists").
+	benign, shared := warninglistKinds(ev.Warnings)
+	flagged := benign || shared || reserved
+	full := benign || reserved
 	quorum := independent >= m.quorum
 	var untrusted, discountedSafety float64 = 1, 1 // Π(1−r) and Π(1−discount×r) over discounted risks
-	ndisc := 0
+	ndisc, nmild := 0, 0
 
 	var dbuf [1024]byte
 	b := dbuf[:0]
@@ -229,7 +245,7 @@ func (m *Model) Score(ev *Evidence, at time.Time) Scored {
 	var sigs [8]signal
 	nsigs := 0
 	if weighContext {
-		sigs, nsigs = contextSignals(ev)
+		sigs, nsigs = contextSignals(ev, shared)
 	}
 	reasons := make([]Reason, 0, len(es)+nsigs+3)
 	addReason := func(factor string, from int, w float64) {
@@ -263,9 +279,14 @@ func (m *Model) Score(ev *Evidence, at time.Time) Scored {
 		risk := min(e.risk, maxRisk)
 		if flagged && !quorum && e.w < m.trust && risk > 0 {
 			e.discounted = true
+			f := m.discount
+			if !full && e.host {
+				f = m.shared
+				nmild++
+			}
 			ndisc++
 			untrusted *= 1 - risk
-			discountedSafety *= 1 - m.discount*risk
+			discountedSafety *= 1 - f*risk
 		}
 		b = appendSourceDetail(b, e, m.history)
 		addReason(factor, from, 1-risk)
@@ -293,7 +314,10 @@ func (m *Model) Score(ev *Evidence, at time.Time) Scored {
 			b = append(b, ')')
 			addReason(sig.factor, from, math.Ceil(math.Pow(1-sig.risk, alpha)*1e6)/1e6)
 		}
-		if flagged && len(reasons) > first {
+		// On shared infrastructure the context is not discounted: that
+		// space is where most listed addresses are, and its being shared
+		// is itself the hosting signal.
+		if full && len(reasons) > first {
 			ndisc++
 			untrusted *= ctxSafety
 			discountedSafety *= 1 - m.discount*(1-ctxSafety)
@@ -305,7 +329,7 @@ func (m *Model) Score(ev *Evidence, at time.Time) Scored {
 		b = append(b, reservedWhy...)
 		w := 1.0
 		if len(ev.Warnings) == 0 {
-			b = appendDiscount(b, ndisc, quorum, independent, m.discount)
+			b = appendDiscount(b, ndisc, 0, quorum, independent, m.discount, m.shared)
 			w = discountedSafety / untrusted
 		}
 		addReason("reserved", from, w)
@@ -320,7 +344,7 @@ func (m *Model) Score(ev *Evidence, at time.Time) Scored {
 			b = appendInt(b, n)
 			b = append(b, " more"...)
 		}
-		b = appendDiscount(b, ndisc, quorum, independent, m.discount)
+		b = appendDiscount(b, ndisc, nmild, quorum, independent, m.discount, m.shared)
 		addReason("warninglist", from, discountedSafety/untrusted)
 	}
 
@@ -410,8 +434,9 @@ func appendSourceDetail(b []byte, e *entry, history float64) []byte {
 }
 
 // appendDiscount explains whether a warninglist hit or a reserved range
-// discounted the risk.
-func appendDiscount(b []byte, ndisc int, quorum bool, independent int, discount float64) []byte {
+// discounted the risk: ndisc signals in all, nmild of them at the shared
+// infrastructure discount.
+func appendDiscount(b []byte, ndisc, nmild int, quorum bool, independent int, discount, shared float64) []byte {
 	switch {
 	case quorum:
 		b = append(b, ": not applied, "...)
@@ -421,13 +446,18 @@ func appendDiscount(b []byte, ndisc int, quorum bool, independent int, discount 
 		return append(b, ": nothing to discount"...)
 	}
 	b = append(b, ": risk ×"...)
+	if nmild > 0 {
+		b = appendFloat(b, shared, 2)
+		b = append(b, " for "...)
+		b = appendCount(b, nmild, "listing of the address on shared infrastructure", "listings of the address on shared infrastructure")
+		if ndisc == nmild {
+			return b
+		}
+		b = append(b, ", ×"...)
+	}
 	b = appendFloat(b, discount, 2)
 	b = append(b, " for "...)
-	b = appendInt(b, ndisc)
-	if ndisc == 1 {
-		return append(b, " untrusted signal"...)
-	}
-	return append(b, " untrusted signals"...)
+	return appendCount(b, ndisc-nmild, "untrusted signal", "untrusted signals")
 }
 
 // appendDescription writes the answer's one-line summary.

@@ -63,6 +63,8 @@ func TestScore(t *testing.T) {
 	event4 := &SourceInfo{Name: "misp-event-4", Kind: "misp-event", ThreatLevel: 4,
 		Tags: []string{"tlp:white", `false-positive:risk="high"`}}
 	dns := []Warning{{List: "List of known IPv4 public DNS resolvers", Match: "198.51.100.0/24"}}
+	vpn := []Warning{{List: "Specialized list of vpn-ipv4 addresses belonging to common VPN providers and datacenters",
+		Match: "198.51.96.0/20"}}
 
 	tests := []struct {
 		name    string
@@ -159,6 +161,45 @@ func TestScore(t *testing.T) {
 			score: 80, action: ActionAllow, verdict: VerdictTriage,
 			desc:    "listed by 1 feed; on warninglist List of known IPv4 public DNS resolvers",
 			factors: []string{"feed", "warninglist"},
+		},
+		{
+			name: "a bruteforcer listed in a cloud range is still blocked",
+			ev:   Evidence{Addr: addr, Matches: []Match{listed(blde, 0)}, Warnings: vpn},
+			// 100 × (1 − 0.9 × 0.8): feed factor 0.2, warninglist factor 1.4
+			score: 28, action: ActionBlock, verdict: VerdictDangerous,
+			desc:    "listed by 1 feed; on warninglist " + vpn[0].List,
+			factors: []string{"feed", "warninglist"},
+		},
+		{
+			name: "a range listing in a cloud range takes the full discount",
+			ev: Evidence{Addr: addr, Warnings: vpn, Matches: []Match{{Source: blde,
+				Prefix: netip.MustParsePrefix("198.51.100.0/24"), Since: now.Add(-day), LastSeen: now}}},
+			score: 80, action: ActionAllow, verdict: VerdictTriage,
+			desc:    "listed by 1 feed; on warninglist " + vpn[0].List,
+			factors: []string{"feed", "warninglist"},
+		},
+		{
+			name:  "a benign-service hit beside a shared one takes the full discount",
+			ev:    Evidence{Addr: addr, Matches: []Match{listed(blde, 0)}, Warnings: append(append([]Warning{}, vpn...), dns...)},
+			score: 80, action: ActionAllow, verdict: VerdictTriage,
+			desc:    "listed by 1 feed; on warninglist " + vpn[0].List,
+			factors: []string{"feed", "warninglist"},
+		},
+		{
+			name: "an unlisted address in a cloud range gets the hosting signal, undiscounted",
+			ev:   Evidence{Addr: addr, Context: Context{Announced: true}, Warnings: vpn},
+			// 100 × (1 − 0.45 × 0.2)
+			score: 91, action: ActionAllow, verdict: VerdictNone,
+			desc:    "not listed; hosting network; on warninglist " + vpn[0].List,
+			factors: []string{"hosting", "warninglist"},
+		},
+		{
+			name: "a small ASN density is described with its real size",
+			ev:   Evidence{Addr: addr, Context: Context{Announced: true, ASN: 23969, ASNDensity: 0.000012}},
+			// 100 × (1 − 0.45 × 0.6 × 0.000012 / 0.002012)
+			score: 99.839, action: ActionAllow, verdict: VerdictNone,
+			desc:    "not listed; AS23969 has 0.0012% of its addresses listed",
+			factors: []string{"asn-density"},
 		},
 		{
 			name:  "a warninglisted address listed by a trusted source still blocks",
@@ -566,5 +607,38 @@ func BenchmarkScoreUnlisted(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		m.Score(&ev, now)
+	}
+}
+
+func TestWarninglistKinds(t *testing.T) {
+	tests := []struct {
+		list   string
+		shared bool
+	}{
+		{"Specialized list of vpn-ipv4 addresses belonging to common VPN providers and datacenters", true},
+		{"List of known Amazon AWS IP address ranges", true},
+		{"List of known GCP (Google Cloud Platform) IP address ranges", true},
+		{"List of known Microsoft Azure Datacenter IP Ranges", true},
+		{"List of known Oracle Cloud Infrastructure (OCI) IP address ranges", true},
+		{"List of known iCloud Private Relay egress IP address ranges", true},
+		{"List of known GitHub IP ranges (https://api.github.com/meta)", true},
+		{"List of known IPv4 public DNS resolvers", false},
+		{"List of known sinkholes", false},
+		{"List of known Googlebot IP ranges (https://developers.google.com/search/apis/ipranges/googlebot.json)", false},
+		{"List of known Cloudflare IP ranges", false},
+		{"List of RFC 1918 CIDB blocks", false},
+		{"Shodan IP Ranges Used for Scanning", false},
+	}
+	for _, tt := range tests {
+		name := tt.list + " is a list of specific benign services"
+		if tt.shared {
+			name = tt.list + " is a list of shared infrastructure"
+		}
+		t.Run(name, func(t *testing.T) {
+			benign, shared := warninglistKinds([]Warning{{List: tt.list}})
+			if shared != tt.shared || benign == tt.shared {
+				t.Errorf("benign, shared = %v, %v; want shared %v", benign, shared, tt.shared)
+			}
+		})
 	}
 }

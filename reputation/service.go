@@ -144,7 +144,9 @@ func (s *Service) Check(addr netip.Addr) Answer {
 	now := s.now()
 	a := s.answer(idx, canonical(addr), now, retentionCutoff(idx, now), false)
 	if s.observe != nil {
-		s.observe(&a)
+		// A copy, so that only observed answers move to the heap.
+		o := a
+		s.observe(&o)
 	}
 	return a
 }
@@ -190,7 +192,9 @@ func (s *Service) entry(addr netip.Addr) *cached {
 	}
 	a := s.answer(snap.idx, addr, now, retentionCutoff(snap.idx, now), false)
 	if s.observe != nil {
-		s.observe(&a)
+		// A copy, so that only observed answers move to the heap.
+		o := a
+		s.observe(&o)
 	}
 	e := &cached{
 		gen:       snap.gen,

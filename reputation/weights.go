@@ -239,7 +239,7 @@ const (
 	nearMax     = 0.70  // listed neighbours in the /24 (IPv6 /64): nearMax × (1 − nearBase^n)
 	nearBase    = 0.75  //
 	farMax      = 0.35  // listed neighbours in the /16 (IPv6 /48): farMax × (1 − farBase^n)
-	farBase     = 0.98  //
+	farBase     = 0.995 //
 	proxMax     = 0.30  // nearest listed host d addresses away: proxMax / (1 + d/proxScale)
 	proxScale   = 16.0  //
 	asnMax      = 0.60  // ASN density ρ: asnMax × ρ / (ρ + asnHalf)
@@ -274,7 +274,9 @@ const (
 
 // contextSignals returns the context signals with risk for ev, in a fixed
 // order, without allocating.
-func contextSignals(ev *Evidence) (sigs [8]signal, n int) {
+// A hit on a shared-infrastructure warninglist counts as the hosting
+// signal.
+func contextSignals(ev *Evidence, shared bool) (sigs [8]signal, n int) {
 	c := &ev.Context
 	add := func(s signal) {
 		if s.risk > 0 && n < len(sigs) {
@@ -312,8 +314,11 @@ func contextSignals(ev *Evidence) (sigs [8]signal, n int) {
 	case md.Anonymous:
 		add(signal{factor: "anonymizer", kind: sigAnonymizer, n: 3, risk: vpnRisk})
 	}
-	if md.Hosting {
+	switch {
+	case md.Hosting:
 		add(signal{factor: "hosting", kind: sigHosting, risk: hostingRisk})
+	case shared:
+		add(signal{factor: "hosting", kind: sigHosting, n: 1, risk: hostingRisk})
 	}
 	return sigs, n
 }
@@ -347,6 +352,9 @@ func (s *signal) appendDetail(b []byte, ev *Evidence) []byte {
 		b = append(b, anonymizerNames[s.n]...)
 	case sigHosting:
 		b = append(b, "hosting network"...)
+		if s.n == 1 {
+			b = append(b, " (shared-infrastructure warninglist)"...)
+		}
 	}
 	return b
 }
@@ -370,8 +378,10 @@ func appendContextSummary(b []byte, factor string, ev *Evidence) []byte {
 		b = appendInt(b, int(c.NearestDistance))
 		return append(b, pick(c.NearestDistance == 1, " address away", " addresses away")...)
 	case "asn-density":
-		b = append(b, "many listed addresses in "...)
-		return appendASN(b, c.ASN)
+		b = appendASN(b, c.ASN)
+		b = append(b, " has "...)
+		b = appendPercent(b, c.ASNDensity)
+		return append(b, " of its addresses listed"...)
 	case "unannounced":
 		return append(b, "unannounced address space"...)
 	case "anonymizer":
@@ -387,6 +397,51 @@ func appendContextSummary(b []byte, factor string, ev *Evidence) []byte {
 		return append(b, "hosting network"...)
 	}
 	return append(b, factor...)
+}
+
+// sharedWords are the whole words (case-insensitive) of a warninglist's
+// name that make it a list of shared infrastructure: cloud, hosting and
+// VPN ranges, where any customer may run anything. Every other list names
+// specific benign services (resolvers, sinkholes, crawlers, CDN edges,
+// mail and reserved space) and takes the full discount.
+var sharedWords = [...]string{"vpn", "datacenter", "datacenters", "datacentre", "hosting", "vps",
+	"amazon", "aws", "azure", "gcp", "oracle", "oci", "ovh", "github", "icloud", "digitalocean", "linode", "hetzner"}
+
+// warninglistKinds reports whether ws holds a hit on a list of specific
+// benign services and one on a list of shared infrastructure.
+func warninglistKinds(ws []Warning) (benign, shared bool) {
+	for i := range ws {
+		if isSharedList(ws[i].List) {
+			shared = true
+		} else {
+			benign = true
+		}
+	}
+	return benign, shared
+}
+
+// isSharedList classifies a warninglist by the words of its name, without
+// allocating.
+func isSharedList(name string) bool {
+	start := -1
+	for i := 0; i <= len(name); i++ {
+		if i < len(name) && isWordByte(name[i]) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 {
+			w := name[start:i]
+			start = -1
+			for _, s := range sharedWords {
+				if strings.EqualFold(w, s) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func pick(c bool, a, b string) string {

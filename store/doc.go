@@ -1,6 +1,8 @@
 // Package store is Rampart's persistence: feed and MISP-event sources with
 // their sync state, current listings (open episodes) and history (ended
-// episodes), and a small key/value space for cursors.
+// episodes), a small key/value space for cursors, and the lease and sync
+// generation through which several replicas on one database agree which of
+// them runs the syncs and when the others reload.
 //
 // The Store interface is implemented by store/sqlite (the embedded default,
 // one file in data_dir) and store/mongo (MongoDB, for several replicas).

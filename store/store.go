@@ -139,8 +139,9 @@ type Store interface {
 	// BumpGeneration increments the sync generation, a counter shared by
 	// every handle on the database, and returns the new value. Writers
 	// call it after they change listings or sources, so that the other
-	// replicas reload. It is atomic on backends with atomic
-	// single-document updates; the value always moves.
+	// replicas reload. Concurrent bumps return distinct values (on
+	// MongoDB by compare and swap on one document, which needs no
+	// transaction); a bump never returns a value already seen.
 	BumpGeneration(ctx context.Context) (int64, error)
 	// Generation returns the sync generation: 0 until the first bump.
 	Generation(ctx context.Context) (int64, error)

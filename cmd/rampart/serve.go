@@ -7,10 +7,13 @@ import (
 	"net"
 	"os"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rampart-ip/rampart/api"
 	"github.com/rampart-ip/rampart/api/rpc"
+	"github.com/rampart-ip/rampart/ingest"
 	"github.com/rampart-ip/rampart/reputation"
 )
 
@@ -82,6 +85,13 @@ func (a *app) servers() (*api.Server, *rpc.Server, error) {
 		exportRole = auth.Role
 	}
 	eng := a.engine
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		reputation.NewCollector(a.service),
+		ingest.NewCollector(eng),
+	)
 	httpServer, err := api.New(api.Options{
 		HTTP:    a.cfg.HTTP,
 		Auth:    a.cfg.Auth,
@@ -97,7 +107,8 @@ func (a *app) servers() (*api.Server, *rpc.Server, error) {
 			api.NewCrowdSec(api.CrowdSecOptions{Service: a.service, Role: auth.Role, Logger: a.log}),
 			api.NewBlocklist(api.BlocklistOptions{Service: a.service, Role: exportRole, Logger: a.log}),
 		},
-		Logger: a.log,
+		Metrics: reg,
+		Logger:  a.log,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -20,7 +20,10 @@ import (
 // swap: an insert that fails on a taken _id, or an update or delete whose
 // filter includes the value read before. MongoDB applies each
 // single-document write atomically, so two replicas racing for an expired
-// lease cannot both win, and neither needs a transaction.
+// lease cannot both win, and neither needs a transaction. (FerretDB, the
+// test server, runs an update as a read and then a write without a
+// transaction, so there two racing updates can both match; racing inserts
+// are safe on both.)
 
 const (
 	// maxHolderLen bounds a lease holder's name.
