@@ -129,6 +129,9 @@ func newApp(ctx context.Context, configPath string, logw io.Writer) (*app, error
 		Enricher: enr,
 		Warner:   warner,
 		Logger:   a.log,
+		// Replicas sharing MongoDB take turns syncing through a lease; the
+		// embedded store has one process, which always syncs.
+		Lease: ingest.LeaseOptions{Shared: cfg.Storage.MongoDBURI != ""},
 	})
 	origin := "config"
 	if cfg.Feeds == nil {
