@@ -134,16 +134,19 @@ awk '
   function sortn(a, cnt,   i, j, t) { for (i = 2; i <= cnt; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } }
   function stat(arr, m, scale,   i, v, c) { c = n[m]; for (i = 1; i <= c; i++) v[i] = arr[m, i] / scale; sortn(v, c)
     return sprintf(scale == 1 ? "%.0f (%.0f-%.0f)" : "%.2f (%.2f-%.2f)", v[int((c + 1) / 2)], v[1], v[c]) }
+  function ratio(a, b, label,   r) {
+    if (!((1, a) in byround) || !((1, b) in byround)) return
+    printf "\n%s per round:", label
+    for (r = 1; (r, a) in byround && (r, b) in byround; r++) printf " %.2f", byround[r, a] / byround[r, b]
+  }
   END {
     print "| endpoint | requests/s median (range) | p50 ms median (range) | p99 ms median (range) | non-2xx | socket errors |"
     print "|---|---|---|---|---|---|"
     for (i = 1; i <= k; i++) { m = order[i]
       printf "| %s | %s | %s | %s | %.1f%% | %d |\n", m, stat(rps, m, 1), stat(p50, m, 1000), stat(p99, m, 1000), 100 * non2xx[m] / req[m], bad[m] }
-    printf "\n/ip ÷ /healthz per round:"
-    for (r = 1; (r, "ip") in byround; r++) printf " %.2f", byround[r, "ip"] / byround[r, "healthz"]
-    printf "\n/ip ÷ /healthz?ip= (same client work) per round:"
-    for (r = 1; (r, "healthzq") in byround; r++) printf " %.2f", byround[r, "ip"] / byround[r, "healthzq"]
-    printf "\n/authz ÷ /healthz per round:"
-    for (r = 1; (r, "authz") in byround; r++) printf " %.2f", byround[r, "authz"] / byround[r, "healthz"]
+    ratio("ip", "healthz", "/ip ÷ /healthz")
+    ratio("ip", "healthzq", "/ip ÷ /healthz?ip= (same client work)")
+    ratio("authz", "healthz", "/authz ÷ /healthz")
+    ratio("iphot", "healthz", "cached /ip ÷ /healthz")
     print ""
   }' "$work/results.txt" | tee -a "$work/report.txt"

@@ -10,8 +10,9 @@ import (
 // neighbourhood holds what the context features are computed from, built
 // once per index: the listed units (host addresses and ranges) with at
 // least one open listing at build time, sorted, and the count of open IPv4
-// listings (hosts and ranges, one each) in each ASN. A query reads a few binary searches from it;
-// nothing here is computed per request beyond that.
+// listings (hosts and ranges, one each) in each ASN. A query reads a few
+// binary searches from it; nothing here is computed per request beyond
+// that.
 type neighbourhood struct {
 	hosts4   []uint32 // open IPv4 hosts, sorted
 	bucket4  []uint32 // offsets of hosts4 by top 16 bits

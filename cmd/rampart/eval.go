@@ -307,6 +307,7 @@ func evalSourceInfo(s store.Source, defs map[string]misp.Feed) reputation.Source
 		Kind:        s.Kind,
 		Provider:    s.Meta["provider"],
 		Category:    s.Meta["category"],
+		Tags:        splitList(s.Meta["tags"]),
 		ConfirmedAt: s.LastSuccess,
 	}
 	if f, ok := defs[s.Name]; ok && s.Kind == store.KindFeed {
