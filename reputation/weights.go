@@ -244,7 +244,7 @@ const (
 	proxScale   = 16.0  //
 	asnMax      = 0.60  // ASN density ρ: asnMax × ρ / (ρ + asnHalf)
 	asnHalf     = 0.002 //
-	unannounced = 0.40  // not inside announced address space
+	unannounced = 0.95  // not inside announced address space
 	torRisk     = 0.70  // Tor exit (enrichment flag)
 	proxyRisk   = 0.50  // public proxy
 	vpnRisk     = 0.30  // VPN or other anonymizer

@@ -268,6 +268,9 @@ func TestNginxAuthRequest(t *testing.T) {
 			if tt.xff != "" {
 				req.Header.Set("X-Forwarded-For", tt.xff)
 			}
+			// A client's own judgement headers must never reach the upstream.
+			req.Header.Set("X-Rampart-Action", "forged")
+			req.Header.Set("X-Rampart-Ip", "forged")
 			resp, err := clientFrom(tt.from).Do(req)
 			if err != nil {
 				t.Fatalf("request through nginx from %s: %v", tt.from, err)
