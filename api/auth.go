@@ -67,8 +67,12 @@ func NewAuth(cfg config.Auth, getenv func(string) string) (*Auth, error) {
 		key := k.Key
 		switch {
 		case k.Key != "" && k.KeyEnv != "":
-			errs = append(errs, fmt.Errorf("%s: set key or key_env, not both", path))
-			continue
+			// config.Load resolves key_env into key; only a key that
+			// differs from the variable's value was written twice.
+			if k.Key != getenv(k.KeyEnv) {
+				errs = append(errs, fmt.Errorf("%s: set key or key_env, not both", path))
+				continue
+			}
 		case k.KeyEnv != "":
 			key = getenv(k.KeyEnv)
 			if key == "" {

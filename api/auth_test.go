@@ -2,6 +2,8 @@ package api
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -75,6 +77,24 @@ func TestNewAuth(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a key_env key as resolved by config.Load is accepted", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "rampart.yaml")
+		yaml := "auth:\n  api_keys:\n    - {name: ops, key_env: RAMPART_TEST_ADMIN_KEY, role: admin}\n"
+		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path, func(k string) (string, bool) { v := getenv(k); return v, v != "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := NewAuth(cfg.Auth, getenv)
+		if err != nil {
+			t.Fatalf("NewAuth over a loaded config: %v", err)
+		}
+		if role, ok := a.Role(adminKey); !ok || role != RoleAdmin {
+			t.Errorf("Role(admin key) = %q, %v; want admin", role, ok)
+		}
+	})
 	t.Run("every problem is reported at once", func(t *testing.T) {
 		_, err := NewAuth(config.Auth{APIKeys: []config.APIKey{{Name: "x", Role: "bad"}, {Name: "", Key: "k", Role: RoleQuery}}}, getenv)
 		if err == nil || !strings.Contains(err.Error(), "api_keys[0]") || !strings.Contains(err.Error(), "api_keys[1]") {

@@ -30,7 +30,13 @@ func TestBadConfigsReportEveryProblemWithItsKeyPath(t *testing.T) {
 			`auth.api_keys[0].role: must be query, bouncer or admin, got "root"`,
 			`log.level: must be debug, info, warn or error, got "loud"`,
 		},
-		"duration.bad.yaml": {"duration 3600 has no unit"},
+		"duration.bad.yaml": {
+			"sync.interval: line 2: duration 3600 has no unit",
+			`history.retention: invalid duration "banana"`,
+			"history.stale_after: line 5: a duration must be a string",
+			`feeds[0].refresh: invalid duration "soon"`,
+		},
+		"keyenv.bad.yaml": {"auth.api_keys[0]: set key or key_env, not both"},
 		"misp.bad.yaml": {
 			"misp.url: must be an http:// or https:// URL",
 			"misp.key: is required when misp.url is set",

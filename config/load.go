@@ -50,11 +50,11 @@ func Load(path string, env Env) (*Config, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
-	cfg.applyEnv(env)
+	envErrs := cfg.applyEnv(env)
 	if err := cfg.loadFeedsFile(); err != nil {
 		return nil, err
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(append(envErrs, cfg.Validate())...); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -109,6 +109,16 @@ func unknownKeys(n *yaml.Node, t reflect.Type, path string) []error {
 				errs = append(errs, fmt.Errorf("%s: unknown key (line %d)", p, k.Line))
 				continue
 			}
+			// yaml.v3 stops at the first error an UnmarshalYAML returns and
+			// drops its position, so durations are checked here, where the
+			// key path is known and every bad one can be reported.
+			if f.Type == durationType {
+				var d Duration
+				if err := d.UnmarshalYAML(v); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", p, err))
+				}
+				continue
+			}
 			errs = append(errs, unknownKeys(v, f.Type, p)...)
 		}
 		return errs
@@ -121,6 +131,8 @@ func unknownKeys(n *yaml.Node, t reflect.Type, path string) []error {
 	}
 	return nil
 }
+
+var durationType = reflect.TypeFor[Duration]()
 
 func yamlFields(t reflect.Type) map[string]reflect.StructField {
 	out := make(map[string]reflect.StructField, t.NumField())
@@ -174,8 +186,13 @@ func defaultFeedsEnabled(doc *yaml.Node, feeds []misp.Feed) {
 	}
 }
 
-// applyEnv applies the fixed RAMPART_* environment overrides.
-func (c *Config) applyEnv(env Env) {
+// applyEnv applies the fixed RAMPART_* environment overrides and resolves
+// key_env and token_env into the key and token, so that every later user of
+// the configuration sees the secret in one place. A key written both inline
+// and as key_env is ambiguous and reported, since after resolution the two
+// can no longer be told apart.
+func (c *Config) applyEnv(env Env) []error {
+	var errs []error
 	set := func(key string, dst *string) {
 		if v, ok := env(key); ok && v != "" {
 			*dst = v
@@ -190,6 +207,10 @@ func (c *Config) applyEnv(env Env) {
 	set("RAMPART_SLACK_TOKEN", &c.Alerts.Slack.Token)
 	for i := range c.Auth.APIKeys {
 		k := &c.Auth.APIKeys[i]
+		if k.KeyEnv != "" && k.Key != "" {
+			errs = append(errs, fmt.Errorf("auth.api_keys[%d]: set key or key_env, not both", i))
+			continue
+		}
 		if k.KeyEnv != "" {
 			if v, ok := env(k.KeyEnv); ok {
 				k.Key = v
@@ -201,6 +222,7 @@ func (c *Config) applyEnv(env Env) {
 			s.Token = v
 		}
 	}
+	return errs
 }
 
 // loadFeedsFile appends the feeds of a MISP feed-metadata JSON file.

@@ -21,6 +21,38 @@ type neighbourhood struct {
 	enricher Enricher
 	asnCount map[uint32]uint64 // open IPv4 listings per ASN, a range counting once
 	asnKnown bool              // the enricher resolved at least one ASN
+	// nets4 are the ASN database's IPv4 network records (routed
+	// prefixes) that hold at least one open listing, sorted and
+	// disjoint, with the count of open listings in each, a range
+	// counting once. Empty when the enricher cannot tell networks.
+	nets4 []net4
+	// countryDensity is open IPv4 listings per announced address in each
+	// country (hosts and ranges counting once). Nil without a country
+	// database.
+	countryDensity map[string]float64
+	countries      countryEnricher
+}
+
+// countryEnricher is implemented by enrichers with a country database
+// that also know announced space per country (enrich.Enricher). It is
+// optional: without it the index has no country density.
+type countryEnricher interface {
+	Country(addr netip.Addr) (string, bool)
+	CountryAnnounced() map[string]uint64
+}
+
+// net4 is one routed IPv4 prefix with open listings.
+type net4 struct {
+	base  uint32
+	bits  uint8
+	count uint32
+}
+
+// networkEnricher is implemented by enrichers that can tell the network
+// record holding an address (enrich.Enricher.Network). It is optional:
+// without it the index has no routed-prefix density.
+type networkEnricher interface {
+	Network(addr netip.Addr) (network netip.Prefix, asn uint32, ok bool)
 }
 
 type unit4 struct {
@@ -59,25 +91,65 @@ func open(ms []cmatch) bool {
 }
 
 // buildNeighbourhood collects the open units of x and, with an enricher,
-// counts open IPv4 listings per ASN (hosts and ranges, one each).
+// counts open IPv4 listings per ASN and per routed prefix (hosts and
+// ranges, one each).
 func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 	n := neighbourhood{enricher: e}
+	var ne networkEnricher
+	var perNet map[netip.Prefix]uint32
 	if e != nil {
 		n.asnCount = make(map[uint32]uint64)
+		ne, _ = e.(networkEnricher)
+		if ne != nil {
+			perNet = make(map[netip.Prefix]uint32)
+		}
 	}
-	count := func(a netip.Addr, size uint64) {
-		if e == nil {
+	// Hosts come sorted, and neighbours share their network record: one
+	// database lookup serves every listed host of a routed prefix.
+	var cur netip.Prefix
+	var curASN uint32
+	var curCountry string
+	ce, _ := e.(countryEnricher)
+	var perCountry map[string]uint64
+	if ce != nil {
+		perCountry = make(map[string]uint64)
+	}
+	count := func(a netip.Addr) {
+		switch {
+		case e == nil:
+			return
+		case ne == nil:
+			if asn, ok := e.ASN(a); ok {
+				n.asnKnown = true
+				n.asnCount[asn]++
+			}
 			return
 		}
-		if asn, ok := e.ASN(a); ok {
+		if !cur.IsValid() || !cur.Contains(a) {
+			p, asn, ok := ne.Network(a)
+			if !ok {
+				cur = netip.Prefix{}
+				return
+			}
+			cur, curASN = p, asn
+			curCountry = ""
+			if ce != nil {
+				curCountry, _ = ce.Country(a)
+			}
+		}
+		perNet[cur]++
+		if curCountry != "" && curASN != 0 {
+			perCountry[curCountry]++
+		}
+		if curASN != 0 {
 			n.asnKnown = true
-			n.asnCount[asn] += size
+			n.asnCount[curASN]++
 		}
 	}
 	for i := range x.nHosts() {
 		if a := x.hosts4[i].addr; open(x.matches[x.hosts4[i].off:x.hosts4[i+1].off]) {
 			n.hosts4 = append(n.hosts4, a)
-			count(addr4(a), 1)
+			count(addr4(a))
 		}
 	}
 	n.hosts4 = slices.Clip(n.hosts4)
@@ -91,7 +163,7 @@ func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 			// about one block, and counting its size would let one /12
 			// of hijacked space outweigh all the host evidence in the
 			// ASN (leave-one-feed-out, docs/scoring.md).
-			count(p.Addr(), 1)
+			count(p.Addr())
 			if p.Bits() > 16 {
 				n.ranges4 = append(n.ranges4, unit4{base: v4(p.Addr()), bits: uint8(p.Bits())})
 			}
@@ -103,7 +175,43 @@ func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 		}
 	}
 	// x.pfx is sorted by address then length, so both lists already are.
+	if len(perCountry) > 0 {
+		if ann := ce.CountryAnnounced(); len(ann) > 0 {
+			n.countries = ce
+			n.countryDensity = make(map[string]float64, len(perCountry))
+			for cc, k := range perCountry {
+				if a := ann[cc]; a > 0 {
+					n.countryDensity[cc] = min(1, float64(k)/float64(a))
+				}
+			}
+		}
+	}
+	if len(perNet) > 0 {
+		n.nets4 = make([]net4, 0, len(perNet))
+		for p, c := range perNet {
+			if p.Addr().Is4() {
+				n.nets4 = append(n.nets4, net4{base: v4(p.Addr()), bits: uint8(p.Bits()), count: c})
+			}
+		}
+		slices.SortFunc(n.nets4, func(a, b net4) int { return cmp.Compare(a.base, b.base) })
+	}
 	return n
+}
+
+// network returns the routed prefix with open listings holding a, if any.
+func (n *neighbourhood) network(a uint32) (net4, bool) {
+	i, _ := slices.BinarySearchFunc(n.nets4, a+1, func(u net4, t uint32) int { return cmp.Compare(u.base, t) })
+	if a == ^uint32(0) {
+		i = len(n.nets4)
+	}
+	if i == 0 {
+		return net4{}, false
+	}
+	u := n.nets4[i-1]
+	if a&(^uint32(0)<<(32-u.bits)) != u.base {
+		return net4{}, false
+	}
+	return u, true
 }
 
 // context returns the context features of addr.
@@ -126,6 +234,11 @@ func (n *neighbourhood) context(addr netip.Addr) Context {
 		return c
 	}
 	c.ASN = asn
+	if n.countries != nil {
+		if cc, ok := n.countries.Country(addr); ok {
+			c.CountryDensity = n.countryDensity[cc]
+		}
+	}
 	if ann := n.enricher.Announced(asn); ann > 0 {
 		c.ASNDensity = min(1, float64(n.asnCount[asn])/float64(ann))
 	}
@@ -163,6 +276,14 @@ func (n *neighbourhood) context4(a uint32, c *Context) {
 		}
 	}
 	c.NearestDistance = best
+
+	if u, ok := n.network(a); ok {
+		c.NetworkBits = int(u.bits)
+		c.NetworkListed = int(u.count)
+		if self {
+			c.NetworkListed--
+		}
+	}
 
 	// Open ranges inside the /16 and /24 that do not contain a.
 	i, _ := slices.BinarySearchFunc(n.ranges4, k<<16, func(u unit4, t uint32) int { return cmp.Compare(u.base, t) })

@@ -60,6 +60,16 @@ type Context struct {
 	// ASNDensity is listed addresses per announced address in the ASN,
 	// computed at index build (0 if unknown).
 	ASNDensity float64
+	// CountryDensity is listed addresses per announced address in the
+	// address's country, computed at index build (0 if unknown).
+	CountryDensity float64
+	// NetworkListed is the number of listed hosts and ranges, the address
+	// excluded, in the routed prefix holding the address (the ASN
+	// database's network record), and NetworkBits that prefix's length;
+	// both 0 when no listing shares the prefix or the enricher cannot
+	// tell networks (IPv4 only).
+	NetworkListed int
+	NetworkBits   int
 	// Announced reports whether the address is inside announced space
 	// (true when no ASN database is loaded).
 	Announced bool

@@ -242,7 +242,7 @@ func (m *Model) Score(ev *Evidence, at time.Time) Scored {
 	var spans [24]span
 	nspans := 0
 	weighContext := !s.IsActive && !reserved && m.contextCap > 0
-	var sigs [8]signal
+	var sigs [maxSignals]signal
 	nsigs := 0
 	if weighContext {
 		sigs, nsigs = contextSignals(ev, shared)

@@ -245,11 +245,18 @@ const (
 	asnMax      = 0.60  // ASN density ρ: asnMax × ρ / (ρ + asnHalf)
 	asnHalf     = 0.002 //
 	unannounced = 0.95  // not inside announced address space
+	netMax      = 0.60  // routed-prefix density ρ: netMax × ρ / (ρ + netHalf)
+	netHalf     = 0.005 //
+	ccMax       = 0.15  // country density ρ: ccMax × ρ / (ρ + ccHalf)
+	ccHalf      = 0.00002
 	torRisk     = 0.70  // Tor exit (enrichment flag)
 	proxyRisk   = 0.50  // public proxy
 	vpnRisk     = 0.30  // VPN or other anonymizer
 	hostingRisk = 0.20  // hosting or data-centre network
 )
+
+// maxSignals bounds the context signals of one address.
+const maxSignals = 10
 
 // signal is one context signal about an unlisted address.
 type signal struct {
@@ -268,6 +275,8 @@ const (
 	sigProximity
 	sigASN
 	sigUnannounced
+	sigNetwork
+	sigCountry
 	sigAnonymizer
 	sigHosting
 )
@@ -276,7 +285,7 @@ const (
 // order, without allocating.
 // A hit on a shared-infrastructure warninglist counts as the hosting
 // signal.
-func contextSignals(ev *Evidence, shared bool) (sigs [8]signal, n int) {
+func contextSignals(ev *Evidence, shared bool) (sigs [maxSignals]signal, n int) {
 	c := &ev.Context
 	add := func(s signal) {
 		if s.risk > 0 && n < len(sigs) {
@@ -299,6 +308,14 @@ func contextSignals(ev *Evidence, shared bool) (sigs [8]signal, n int) {
 	if c.ASNDensity > 0 {
 		rho := c.ASNDensity
 		add(signal{factor: "asn-density", kind: sigASN, f: rho, risk: asnMax * rho / (rho + asnHalf)})
+	}
+	if c.NetworkListed > 0 && c.NetworkBits > 0 {
+		rho := float64(c.NetworkListed) / float64(uint64(1)<<(32-c.NetworkBits))
+		add(signal{factor: "network-density", kind: sigNetwork, n: c.NetworkListed, f: rho, risk: netMax * rho / (rho + netHalf)})
+	}
+	if c.CountryDensity > 0 {
+		rho := c.CountryDensity
+		add(signal{factor: "country-density", kind: sigCountry, f: rho, risk: ccMax * rho / (rho + ccHalf)})
 	}
 	if !c.Announced {
 		add(signal{factor: "unannounced", kind: sigUnannounced, risk: unannounced})
@@ -348,6 +365,15 @@ func (s *signal) appendDetail(b []byte, ev *Evidence) []byte {
 		b = append(b, " of announced addresses listed"...)
 	case sigUnannounced:
 		b = append(b, "not in announced address space"...)
+	case sigCountry:
+		b = append(b, ev.Metadata.Country...)
+		b = append(b, ": "...)
+		b = appendPercent(b, s.f)
+		b = append(b, " of announced addresses listed"...)
+	case sigNetwork:
+		b = appendInt(b, s.n)
+		b = append(b, " listed in its routed prefix /"...)
+		b = appendInt(b, ev.Context.NetworkBits)
 	case sigAnonymizer:
 		b = append(b, anonymizerNames[s.n]...)
 	case sigHosting:
@@ -384,6 +410,15 @@ func appendContextSummary(b []byte, factor string, ev *Evidence) []byte {
 		return append(b, " of its addresses listed"...)
 	case "unannounced":
 		return append(b, "unannounced address space"...)
+	case "country-density":
+		b = append(b, ev.Metadata.Country...)
+		b = append(b, " has "...)
+		b = appendPercent(b, c.CountryDensity)
+		return append(b, " of its addresses listed"...)
+	case "network-density":
+		b = appendCount(b, c.NetworkListed, "listed host", "listed hosts")
+		b = append(b, " in its routed prefix /"...)
+		return appendInt(b, c.NetworkBits)
 	case "anonymizer":
 		md := &ev.Metadata
 		switch {
