@@ -1,6 +1,7 @@
 package reputation
 
 import (
+	"math"
 	"net/netip"
 	"testing"
 	"time"
@@ -138,4 +139,83 @@ func TestContextASN(t *testing.T) {
 			t.Errorf("metadata %+v", a.Metadata)
 		}
 	})
+}
+
+// networkTableEnricher is tableEnricher with routed prefixes and
+// countries, as package enrich's Enricher reports them (Network, Country,
+// CountryAnnounced).
+type networkTableEnricher struct {
+	tableEnricher
+	nets      []netip.Prefix // disjoint routed prefixes
+	country   string
+	announced uint64
+}
+
+var (
+	_ networkEnricher = (*networkTableEnricher)(nil)
+	_ countryEnricher = (*networkTableEnricher)(nil)
+)
+
+func (e *networkTableEnricher) Network(addr netip.Addr) (netip.Prefix, uint32, bool) {
+	for _, p := range e.nets {
+		if p.Contains(addr) {
+			asn, _ := e.asn.Lookup(addr)
+			return p, asn, true
+		}
+	}
+	return netip.PrefixFrom(addr, 32), 0, true
+}
+
+func (e *networkTableEnricher) Country(addr netip.Addr) (string, bool) {
+	if _, ok := e.asn.Lookup(addr); ok {
+		return e.country, true
+	}
+	return "", false
+}
+
+func (e *networkTableEnricher) CountryAnnounced() map[string]uint64 {
+	return map[string]uint64{e.country: e.announced}
+}
+
+func TestContextNetworkAndCountry(t *testing.T) {
+	e := &networkTableEnricher{
+		tableEnricher: tableEnricher{announced: map[uint32]uint64{64500: 1024}},
+		nets:          []netip.Prefix{netip.MustParsePrefix("192.0.2.0/25"), netip.MustParsePrefix("192.0.2.128/25"), netip.MustParsePrefix("192.0.3.0/24")},
+		country:       "DE",
+		announced:     1 << 20,
+	}
+	e.asn.Insert(netip.MustParsePrefix("192.0.2.0/23"), 64500)
+	idx := Build(contextData(t), BuildOptions{Enricher: e, Now: func() time.Time { return t0 }})
+	tests := []struct {
+		name       string
+		addr       string
+		bits, n    int
+		country    float64
+		announced  bool
+		asnDensity float64
+	}{
+		// 192.0.2.0/25 holds hosts .1, .5, .9 (the episode at .50 is ended).
+		{"an unlisted address counts every listing of its routed prefix", "192.0.2.7", 25, 3, 6.0 / (1 << 20), true, 6.0 / 1024},
+		{"a listed host does not count itself", "192.0.2.5", 25, 2, 6.0 / (1 << 20), true, 6.0 / 1024},
+		// 192.0.2.128/25 holds host .200 and the range .128/28, once each.
+		{"a listed range counts once in its routed prefix", "192.0.2.130", 25, 2, 6.0 / (1 << 20), true, 6.0 / 1024},
+		{"a prefix with no listing has no network density", "198.51.100.1", 0, 0, 0, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := idx.near.context(netip.MustParseAddr(tt.addr))
+			if c.NetworkBits != tt.bits || c.NetworkListed != tt.n {
+				t.Errorf("network = /%d with %d listed; want /%d with %d", c.NetworkBits, c.NetworkListed, tt.bits, tt.n)
+			}
+			if math.Abs(c.CountryDensity-tt.country) > 1e-12 {
+				t.Errorf("country density = %g; want %g", c.CountryDensity, tt.country)
+			}
+			if c.Announced != tt.announced {
+				t.Errorf("announced = %v; want %v", c.Announced, tt.announced)
+			}
+			if math.Abs(c.ASNDensity-tt.asnDensity) > 1e-12 {
+				t.Errorf("ASN density = %g; want %g", c.ASNDensity, tt.asnDensity)
+			}
+		})
+	}
 }

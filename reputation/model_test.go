@@ -265,11 +265,22 @@ func TestScore(t *testing.T) {
 			ev: Evidence{Addr: addr, Context: Context{NeighboursNear: 200, NeighboursFar: 5000,
 				NearestDistance: 1, ASN: 64500, ASNDensity: 0.5, Announced: false},
 				Metadata: Metadata{Tor: true, Hosting: true}},
-			// strength 1 − 0.3 × 0.65 × 0.717647 × 0.40239 × 0.6 × 0.3 × 0.8 = 0.991891
-			score: 55.3649, action: ActionChallenge, verdict: VerdictSuspicious,
-			desc: "not listed; 200 listed neighbours in its /24",
+			// strength 1 − 0.3 × 0.65 × 0.717647 × 0.40239 × 0.05 × 0.3 × 0.8 = 0.999324;
+			// unannounced space is the strongest signal.
+			score: 55.0307, action: ActionChallenge, verdict: VerdictSuspicious,
+			desc: "not listed; unannounced address space",
 			factors: []string{"neighbours", "neighbours", "proximity", "asn-density", "unannounced",
 				"anonymizer", "hosting"},
+		},
+		{
+			name: "routed-prefix and country density weigh on an unlisted address",
+			ev: Evidence{Addr: addr, Context: Context{NetworkListed: 2, NetworkBits: 24,
+				CountryDensity: 2e-5, Announced: true}, Metadata: Metadata{Country: "DE"}},
+			// ρ = 2/256: 0.05 × 0.0078125 / 0.0128125 = 0.030488; country
+			// 0.05 × 0.5 = 0.025; strength 1 − 0.969512 × 0.975 = 0.054726
+			score: 97.5373, action: ActionAllow, verdict: VerdictNone,
+			desc:    "not listed; 2 listed hosts in its routed prefix /24",
+			factors: []string{"network-density", "country-density"},
 		},
 		{
 			name: "a listing in the future of the scoring time is not evidence",

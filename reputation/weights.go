@@ -245,10 +245,10 @@ const (
 	asnMax      = 0.60  // ASN density ρ: asnMax × ρ / (ρ + asnHalf)
 	asnHalf     = 0.002 //
 	unannounced = 0.95  // not inside announced address space
-	netMax      = 0.60  // routed-prefix density ρ: netMax × ρ / (ρ + netHalf)
+	netMax      = 0.05  // routed-prefix density ρ: netMax × ρ / (ρ + netHalf)
 	netHalf     = 0.005 //
-	ccMax       = 0.15  // country density ρ: ccMax × ρ / (ρ + ccHalf)
-	ccHalf      = 0.00002
+	ccMax       = 0.05  // country density ρ: ccMax × ρ / (ρ + ccHalf)
+	ccHalf      = 2e-5  //
 	torRisk     = 0.70  // Tor exit (enrichment flag)
 	proxyRisk   = 0.50  // public proxy
 	vpnRisk     = 0.30  // VPN or other anonymizer
