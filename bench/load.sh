@@ -119,6 +119,14 @@ for r in $(seq 1 "$ROUNDS"); do
     sed -n "s/^RESULT /round=$r /p" "$work/wrk-$r-$m.txt" | tee -a "$work/results.txt"
   done
 done
+# Paced rounds: each connection waits PACE_MS between requests, for the
+# latency at a steady rate below saturation.
+PACED_MODES=${PACED_MODES:-"healthz ip"}
+export PACE_MS=${PACE_MS:-2}
+for m in $PACED_MODES; do
+  wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 5s -s bench/paced.lua "http://127.0.0.1:$HTTP_PORT" -- "$m" "$work/listed-sample.txt" >"$work/wrk-paced-$m.txt"
+  sed -n "s/^RESULT mode=\([a-z]*\)/paced pace_ms=$PACE_MS mode=\1/p" "$work/wrk-paced-$m.txt" | tee -a "$work/report.txt"
+done
 say ""
 say "server RSS after the load: $(rss "$server_pid" VmRSS) (peak $(rss "$server_pid" VmHWM)); load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 say ""

@@ -166,6 +166,9 @@ type database struct {
 	errors    atomic.Uint64 // lookups that failed on a damaged database
 	loadedAt  time.Time
 	networks4 int // IPv4 networks walked for announced space (ASN source only)
+	// flat answers IPv4 lookups without walking the tree (flat4.go); nil
+	// when the database could not be flattened, and then the tree answers.
+	flat *flat4
 }
 
 // loadDatabase reads path into memory and opens it as kind k.
@@ -196,14 +199,18 @@ func loadDatabase(k kind, path string, now time.Time) (*database, error) {
 	if !k.accepts(r.Metadata.DatabaseType) {
 		return nil, fmt.Errorf("%w: %s is a %q database", ErrDatabaseType, path, r.Metadata.DatabaseType)
 	}
-	return &database{
+	d := &database{
 		kind:     k,
 		path:     path,
 		stamp:    st,
 		reader:   r,
 		ipv6:     r.Metadata.IPVersion == 6,
 		loadedAt: now,
-	}, nil
+	}
+	// A walk that fails (a damaged database) leaves the tree to answer,
+	// which counts its lookup errors.
+	d.flat, _ = buildFlat4(d)
+	return d, nil
 }
 
 // lookup returns the record for ip, or nil when the database has none.
@@ -302,6 +309,9 @@ func (s *snapshot) find(k kind, addr netip.Addr, ip net.IP) *record {
 	if d == nil || (!addr.Is4() && !d.ipv6) {
 		return nil
 	}
+	if d.flat != nil && addr.Is4() {
+		return d.flat.lookup(v4(addr))
+	}
 	return d.lookup(ip)
 }
 
@@ -330,6 +340,11 @@ type Enricher struct {
 
 	mu     sync.Mutex // guards failed
 	failed [numKinds]failure
+
+	// memo carries one address's records from the first of a query's
+	// questions (ASN, Country, Metadata) to the others, so that each
+	// database's tree is walked once per query, not once per question.
+	memo memo
 }
 
 var _ reputation.Enricher = (*Enricher)(nil)
@@ -413,32 +428,28 @@ func (e *Enricher) Metadata(addr netip.Addr) reputation.Metadata {
 	if !addr.IsValid() {
 		return m
 	}
-	s := e.snap.Load()
-	var buf [16]byte
-	ip := netIP(addr, &buf)
-	if r := s.find(kindASN, addr, ip); r != nil {
+	recs := &e.resolve(e.snap.Load(), addr).recs
+	if r := recs[kindASN]; r != nil {
 		m.ASN, m.Org = r.ASN, r.Org
 	}
-	if m.ASN == "" || m.Org == "" {
-		if r := s.find(kindISP, addr, ip); r != nil {
-			if m.ASN == "" {
-				m.ASN = r.ASN
-			}
-			if m.Org == "" {
-				m.Org = r.Org
-			}
+	if r := recs[kindISP]; r != nil {
+		if m.ASN == "" {
+			m.ASN = r.ASN
+		}
+		if m.Org == "" {
+			m.Org = r.Org
 		}
 	}
-	if r := s.find(kindCountry, addr, ip); r != nil {
+	if r := recs[kindCountry]; r != nil {
 		m.Country = r.Country
 	}
-	if r := s.find(kindCity, addr, ip); r != nil {
+	if r := recs[kindCity]; r != nil {
 		if m.Country == "" {
 			m.Country = r.Country
 		}
 		m.City = r.City
 	}
-	if r := s.find(kindAnonymous, addr, ip); r != nil {
+	if r := recs[kindAnonymous]; r != nil {
 		m.Anonymous, m.VPN, m.Tor, m.Hosting, m.PublicProxy = r.Anonymous, r.VPN, r.Tor, r.Hosting, r.PublicProxy
 	}
 	return m
@@ -455,8 +466,7 @@ func (e *Enricher) ASN(addr netip.Addr) (uint32, bool) {
 	if s.asnSource < 0 {
 		return 0, false
 	}
-	var buf [16]byte
-	r := s.find(s.asnSource, addr, netIP(addr, &buf))
+	r := e.resolve(s, addr).recs[s.asnSource]
 	if r == nil || r.Number == 0 {
 		return 0, false
 	}

@@ -102,17 +102,15 @@ func (e *Enricher) CountryAnnounced() map[string]uint64 {
 
 // Country returns the ISO country code of addr from the country database,
 // else the city database: Metadata's country alone, for callers that need
-// nothing else. It allocates nothing once the record has been seen.
+// nothing else. It shares Metadata's lookup of the same address (see memo).
 func (e *Enricher) Country(addr netip.Addr) (string, bool) {
 	addr = addr.Unmap()
 	if !addr.IsValid() {
 		return "", false
 	}
-	s := e.snap.Load()
-	var buf [16]byte
-	ip := netIP(addr, &buf)
+	recs := &e.resolve(e.snap.Load(), addr).recs
 	for _, k := range [...]kind{kindCountry, kindCity} {
-		if r := s.find(k, addr, ip); r != nil && r.Country != "" {
+		if r := recs[k]; r != nil && r.Country != "" {
 			return r.Country, true
 		}
 	}

@@ -25,6 +25,17 @@ const DefaultCacheTTL = time.Minute
 // ServiceOptions.CacheSize is 0.
 const DefaultCacheSize = 100_000
 
+// DefaultCacheBytes bounds the memory of cached answers when
+// ServiceOptions.CacheBytes is 0: 48 MiB, which holds DefaultCacheSize
+// answers of typical size (about 300 bytes for an unlisted address, 500 to
+// 1,000 for a listed one, plus the entry's own overhead) and keeps a
+// process with a million indicators within its memory budget.
+const DefaultCacheBytes = 48 << 20
+
+// renderBufSize is the initial capacity of a pooled rendering buffer:
+// enough for nearly every answer, so that rendering does not grow it.
+const renderBufSize = 2048
+
 // ServiceOptions configure a Service.
 type ServiceOptions struct {
 	// Model scores evidence; nil means NewModel(config.Default().Scoring).
@@ -32,6 +43,11 @@ type ServiceOptions struct {
 	// CacheSize is the number of rendered answers kept; 0 means
 	// DefaultCacheSize, a negative value disables the cache.
 	CacheSize int
+	// CacheBytes bounds the memory held by cached answers (their bodies
+	// and per-entry overhead); the least recently used are evicted beyond
+	// it. 0 means DefaultCacheBytes, a negative value leaves only the
+	// CacheSize bound.
+	CacheBytes int64
 	// CacheTTL is how long a rendered answer is served before it is
 	// recomputed, so that decay shows; 0 means DefaultCacheTTL.
 	CacheTTL time.Duration
@@ -75,6 +91,34 @@ type Service struct {
 	swap  sync.Mutex // serialises writers only
 
 	blocks blockCache // the block set of the current generation (blockset.go)
+
+	// scratch pools the per-miss working memory (evidence buffers and the
+	// rendering buffer), so that a cache miss allocates only what it keeps.
+	scratch sync.Pool
+}
+
+// scratch is one miss's working memory.
+type scratch struct {
+	ev  Evidence
+	buf []byte
+}
+
+func (s *Service) getScratch() *scratch {
+	if sc, ok := s.scratch.Get().(*scratch); ok {
+		return sc
+	}
+	return &scratch{ev: Evidence{Matches: make([]Match, 0, 16)}, buf: make([]byte, 0, renderBufSize)}
+}
+
+// putScratch returns sc to the pool, unless a rare huge answer grew it:
+// one such answer must not pin its memory for good.
+func (s *Service) putScratch(sc *scratch) {
+	if cap(sc.buf) > 64<<10 || cap(sc.ev.Matches) > 1024 {
+		return
+	}
+	clear(sc.ev.Matches)
+	sc.ev = Evidence{Matches: sc.ev.Matches[:0]}
+	s.scratch.Put(sc)
 }
 
 // NewService returns a service holding an empty index; it is not Ready
@@ -107,7 +151,11 @@ func NewService(o ServiceOptions) *Service {
 	if size == 0 {
 		size = DefaultCacheSize
 	}
-	s.cache = newAnswerCache(size)
+	bytes := o.CacheBytes
+	if bytes == 0 {
+		bytes = DefaultCacheBytes
+	}
+	s.cache = newAnswerCache(size, bytes)
 	s.cur.Store(&snapshot{idx: Build(Data{}, BuildOptions{Now: s.now})})
 	return s
 }
@@ -142,7 +190,9 @@ func (s *Service) Index() *Index { return s.cur.Load().idx }
 func (s *Service) Check(addr netip.Addr) Answer {
 	idx := s.cur.Load().idx
 	now := s.now()
-	a := s.answer(idx, canonical(addr), now, retentionCutoff(idx, now), false)
+	sc := s.getScratch()
+	a := s.answer(idx, canonical(addr), now, retentionCutoff(idx, now), false, &sc.ev)
+	s.putScratch(sc)
 	if s.observe != nil {
 		// A copy, so that only observed answers move to the heap.
 		o := a
@@ -165,7 +215,10 @@ func (s *Service) CheckAt(addr netip.Addr, at time.Time) (Answer, error) {
 	if r := idx.retention; r > 0 && at.Before(now.Add(-r)) {
 		return Answer{}, fmt.Errorf("check at %s: more than %s ago: %w", at.Format(time.RFC3339), r, ErrOutsideRetention)
 	}
-	return s.answer(idx, canonical(addr), at, retentionCutoff(idx, now), true), nil
+	sc := s.getScratch()
+	a := s.answer(idx, canonical(addr), at, retentionCutoff(idx, now), true, &sc.ev)
+	s.putScratch(sc)
+	return a, nil
 }
 
 // AppendJSON appends the /ip JSON body for addr to dst. A cached answer of
@@ -190,18 +243,23 @@ func (s *Service) entry(addr netip.Addr) *cached {
 	if e, ok := s.cache.get(addr, snap.gen, nowNs); ok {
 		return e
 	}
-	a := s.answer(snap.idx, addr, now, retentionCutoff(snap.idx, now), false)
+	sc := s.getScratch()
+	a := s.answer(snap.idx, addr, now, retentionCutoff(snap.idx, now), false, &sc.ev)
 	if s.observe != nil {
 		// A copy, so that only observed answers move to the heap.
 		o := a
 		s.observe(&o)
 	}
+	// Rendered into the pooled buffer, then copied into an exact-length
+	// slice: the cache keeps no spare capacity.
+	sc.buf = AppendAnswerJSON(sc.buf[:0], &a)
 	e := &cached{
 		gen:       snap.gen,
 		expires:   nowNs + int64(s.ttl),
 		judgement: Judgement{Score: a.Score, Verdict: a.Verdict, Action: a.Action},
-		body:      AppendAnswerJSON(make([]byte, 0, 512), &a),
+		body:      append([]byte(nil), sc.buf...),
 	}
+	s.putScratch(sc)
 	s.cache.add(addr, e)
 	return e
 }
@@ -284,20 +342,21 @@ func (s *Service) warnerFor(idx *Index) Warner {
 	return idx.warner
 }
 
-// answer computes the answer for a canonical address.
-func (s *Service) answer(idx *Index, addr netip.Addr, at, cutoff time.Time, asOf bool) Answer {
+// answer computes the answer for a canonical address, gathering the
+// evidence into ev (pooled working memory: the answer keeps nothing of it
+// but copies).
+func (s *Service) answer(idx *Index, addr netip.Addr, at, cutoff time.Time, asOf bool, ev *Evidence) Answer {
 	if !addr.IsValid() {
 		return Answer{
 			IP: "", Score: 100, Verdict: VerdictNone, Action: ActionAllow,
 			Description: "invalid address", Blacklists: []string{}, Type: []string{}, Reasons: []Reason{},
 		}
 	}
-	var ev Evidence
-	res, isReserved, ignored := s.evidence(idx, addr, at, cutoff, asOf, &ev)
+	res, isReserved, ignored := s.evidence(idx, addr, at, cutoff, asOf, ev)
 	if isReserved && len(ev.Matches) == 0 {
 		return reservedAnswer(addr, res, ignored, ev.Metadata, ev.Warnings)
 	}
-	sc := s.model.Score(&ev, at)
+	sc := s.model.Score(ev, at)
 	a := Answer{
 		IP:          addr.String(),
 		IsIoC:       sc.IsIoC,
