@@ -42,7 +42,7 @@ func (s *Server) syncFeed(c echo.Context) error {
 	}
 	report, err := s.admin.SyncFeed(c.Request().Context(), name)
 	if err != nil {
-		return fmt.Errorf("sync feed %q: %w", name, err)
+		return err // the syncer's errors name the feed
 	}
 	s.logger.Info("feed synced on request", "feed", name)
 	v, err := redact(report)
@@ -57,7 +57,12 @@ func (s *Server) listJobs(c echo.Context) error {
 	if s.jobs == nil {
 		return fmt.Errorf("%w: job status", ErrUnavailable)
 	}
-	return c.JSON(http.StatusOK, s.jobs.Jobs())
+	// A job's last error may quote a feed URL.
+	v, err := redact(s.jobs.Jobs())
+	if err != nil {
+		return fmt.Errorf("list jobs: %w", err)
+	}
+	return c.JSON(http.StatusOK, v)
 }
 
 // episode is one entry of an address's history.
@@ -179,8 +184,9 @@ func redactValue(v any) any {
 		}
 		return t
 	case string:
-		// Error messages may quote a URL with credentials.
-		if strings.Contains(t, "://") && strings.Contains(t, "@") {
+		// Error messages may quote a URL with credentials or a secret
+		// query parameter.
+		if strings.Contains(t, "://") {
 			return redactURLsIn(t)
 		}
 		return t
@@ -219,13 +225,22 @@ func RedactURL(s string) string {
 	return u.String()
 }
 
-// redactURLsIn redacts every URL-looking word of a free text.
+// redactURLsIn redacts every URL-looking word of a free text. A URL ends
+// at a quote or angle bracket, and trailing punctuation is not part of it,
+// so that `Get "https://u:p@host/x": EOF` keeps its quotes and colon.
 func redactURLsIn(s string) string {
 	words := strings.Fields(s)
 	for i, w := range words {
-		if strings.Contains(w, "://") {
-			trimmed := strings.Trim(w, `"'()<>,;`)
-			words[i] = strings.Replace(w, trimmed, RedactURL(trimmed), 1)
+		if !strings.Contains(w, "://") {
+			continue
+		}
+		u := strings.TrimLeft(w, "\"'(<[`")
+		if end := strings.IndexAny(u, "\"'<>`"); end >= 0 {
+			u = u[:end]
+		}
+		u = strings.TrimRight(u, ".,;:)]")
+		if u != "" {
+			words[i] = strings.Replace(w, u, RedactURL(u), 1)
 		}
 	}
 	return strings.Join(words, " ")

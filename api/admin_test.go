@@ -98,6 +98,47 @@ func TestSyncFeed(t *testing.T) {
 			t.Errorf("body leaks: %s", w.Body.String())
 		}
 	})
+	for _, tc := range []struct {
+		name string
+		err  error
+		code int
+		want string
+	}{
+		{"a disabled feed is a 409", fmt.Errorf("%w: sync feed \"x\": feed is not enabled", ErrConflict), http.StatusConflict, "not enabled"},
+		{"a failed fetch is a 502 that says why, URLs redacted",
+			fmt.Errorf("%w: sync feed \"x\": fetch feed \"x\": Get \"https://u:pw-s3cret@feeds.example/l?apikey=q-s3cret&f=1\": connection refused", ErrUpstream),
+			http.StatusBadGateway, "connection refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newServer(t, func(o *Options) {
+				o.Auth = testKeys(true)
+				o.Getenv = getenv
+				o.Admin = FeedSyncerFunc(func(context.Context, string) (any, error) { return nil, tc.err })
+			}).Handler()
+			w := do(t, h, http.MethodPost, "/api/v1/feeds/x/sync", "", auth...)
+			wantError(t, w, tc.code, tc.want)
+			if strings.Contains(w.Body.String(), "s3cret") {
+				t.Errorf("body leaks: %s", w.Body.String())
+			}
+		})
+	}
+}
+
+func TestRedactURLsInText(t *testing.T) {
+	cases := []struct{ name, in, want string }{
+		{"a quoted URL keeps its quotes and the colon after it",
+			`Get "http://bob:***@host.example:1/feed": refused`, `Get "http://REDACTED@host.example:1/feed": refused`},
+		{"a secret query value is replaced without user info in the URL",
+			`Get "http://host.example/f?apikey=q-s3cret&x=1": refused`, `Get "http://host.example/f?apikey=REDACTED&x=1": refused`},
+		{"a sentence ending in a URL keeps its full stop", "see https://u:p@host.example/a.", "see https://REDACTED@host.example/a."},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := redactURLsIn(tc.in); got != tc.want {
+				t.Errorf("redactURLsIn(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
 }
 
 func TestListJobs(t *testing.T) {
@@ -107,6 +148,14 @@ func TestListJobs(t *testing.T) {
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "sync blocklist_de") {
 		t.Errorf("status %d body %s", w.Code, w.Body.String())
 	}
+	t.Run("a job's last error quoting a feed URL is redacted", func(t *testing.T) {
+		jobs := []map[string]any{{"name": "feed:q", "last_error": `sync feed "q": Get "http://h.example/f?apikey=q-s3cret": refused`}}
+		h := newServer(t, func(o *Options) { o.Jobs = JobListerFunc(func() any { return jobs }) }).Handler()
+		w := do(t, h, http.MethodGet, "/api/v1/jobs", "")
+		if w.Code != http.StatusOK || strings.Contains(w.Body.String(), "s3cret") || !strings.Contains(w.Body.String(), "refused") {
+			t.Errorf("status %d body %s", w.Code, w.Body.String())
+		}
+	})
 }
 
 func TestHistory(t *testing.T) {

@@ -35,6 +35,13 @@ var (
 	ErrNotReady = errors.New("not ready")
 	// ErrUnavailable means a feature is not configured on this server (501).
 	ErrUnavailable = errors.New("not available on this server")
+	// ErrConflict means the request does not fit the current state, such
+	// as syncing a disabled feed (409).
+	ErrConflict = errors.New("conflict")
+	// ErrUpstream means a source the request depends on failed, such as a
+	// feed whose fetch failed (502). Its message is shown, with any URL in
+	// it redacted, so that an operator sees why.
+	ErrUpstream = errors.New("upstream failed")
 )
 
 // errorBody is the body of every error answer.
@@ -80,6 +87,10 @@ func status(err error) (code int, msg string, internal bool) {
 		return http.StatusServiceUnavailable, err.Error(), false
 	case errors.Is(err, ErrUnavailable):
 		return http.StatusNotImplemented, err.Error(), false
+	case errors.Is(err, ErrConflict):
+		return http.StatusConflict, err.Error(), false
+	case errors.Is(err, ErrUpstream):
+		return http.StatusBadGateway, redactURLsIn(err.Error()), false
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, "timed out", true
 	case errors.Is(err, context.Canceled):

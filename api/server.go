@@ -66,8 +66,10 @@ func (f JobListerFunc) Jobs() any { return f() }
 // FeedSyncer syncs one feed now, for POST /api/v1/feeds/:name/sync. It
 // runs within the request: it must stop when ctx is cancelled, and it
 // returns a JSON-able report of the sync. An unknown name is an error
-// wrapping ErrNotFound or store.ErrNotFound (answered 404); any other
-// error is answered 500 and logged. A failed sync keeps the feed's last
+// wrapping ErrNotFound or store.ErrNotFound (answered 404), a disabled
+// feed one wrapping ErrConflict (409), a failed fetch or parse one
+// wrapping ErrUpstream (502, with its message, URLs redacted); any other
+// error is answered 500 and logged. Errors name the feed. A failed sync keeps the feed's last
 // good data (the engine's contract, not this package's).
 type FeedSyncer interface {
 	SyncFeed(ctx context.Context, name string) (any, error)

@@ -22,7 +22,10 @@
 // suspicious (ErrSuspiciousPull: an error page served with status 200, a
 // truncated mirror). It is accepted when the same content is pulled twice
 // in a row, so a list that really shrank takes effect one refresh later. A
-// body with malformed lines and no valid entry is never accepted.
+// body with malformed lines and no valid entry is never accepted, and
+// neither is one that would empty a listed feed with more than one data line
+// (not blank, not a comment) and no address: a list that really emptied
+// holds at most a header row.
 //
 // Run schedules every periodic task with gocron: one job per enabled feed
 // at its refresh interval, history:purge daily and history:rescore hourly,

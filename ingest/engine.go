@@ -464,6 +464,9 @@ func (e *Engine) pull(ctx context.Context, def misp.Feed) (Report, error) {
 // logs it and returns err.
 func (e *Engine) fail(ctx context.Context, src *store.Source, def misp.Feed, err error) error {
 	src.LastError = redactIn(err.Error(), def.URL)
+	// The error travels on to job status, API answers and logs: it carries
+	// the redacted message, and the cause only for errors.Is.
+	err = &redactedError{msg: src.LastError, err: err}
 	e.mu.Lock()
 	e.status[src.Name] = *src
 	e.mu.Unlock()
@@ -475,6 +478,16 @@ func (e *Engine) fail(ctx context.Context, src *store.Source, def misp.Feed, err
 	e.log.Warn("feed sync failed, previous listings kept", "feed", def.Name, "err", src.LastError)
 	return err
 }
+
+// redactedError is an error whose message has the secrets of a feed URL
+// (user info, secret query values) removed; it still wraps its cause.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // put writes a source's state and caches it for Feeds.
 func (e *Engine) put(ctx context.Context, src store.Source) error {
@@ -493,6 +506,12 @@ func suspicious(src *store.Source, cur int, res *misp.FetchResult, next int) str
 	r := res.Result
 	if next == 0 && r.Malformed > 0 {
 		return fmt.Sprintf("no valid entry in %d lines (%d malformed)", r.Lines, r.Malformed)
+	}
+	// A list that really emptied is blank, comments and at most a header
+	// row. Lines of something else without a single address are an error
+	// page or garbage, however often they are served.
+	if next == 0 && cur > 0 && r.Lines > 1 {
+		return fmt.Sprintf("no address in %d lines where %d were listed", r.Lines, cur)
 	}
 	emptied := next == 0 && cur > 0
 	collapsed := cur >= SuspiciousMinEntries && next*10 < cur

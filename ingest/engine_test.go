@@ -299,6 +299,50 @@ func TestRepeatedCollapseIsAccepted(t *testing.T) {
 	}
 }
 
+func TestRepeatedEmptyingPull(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		body     []byte
+		accepted bool
+	}{
+		{"an HTML error page served again and again never empties the feed",
+			[]byte("<html>\n<body>\nQuota exceeded, try again tomorrow\n</body>\n</html>\n"), false},
+		{"binary garbage served again and again never empties the feed",
+			bytes.Repeat([]byte("\x00\xff\xfe garbage \x01\n"), 500), false},
+		{"a list emptied to its comments is accepted the second time", []byte("# generated today\n# no entries\n"), true},
+		{"a list emptied to a header row is accepted the second time", []byte("# comment\nip,first_seen\n"), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			h := newHarness(t, harnessOptions{})
+			srv := newFeedServer(t)
+			srv.set("/feed", sample(t, "feeds", "firehol", "et_compromised.ipset"))
+			h.eng.SetFeeds(OriginConfig, []misp.Feed{feed("f", srv.URL+"/feed")})
+			if _, err := h.eng.SyncFeed(ctx, "f"); err != nil {
+				t.Fatal(err)
+			}
+			n := len(h.listings(t, "f"))
+			srv.set("/feed", tc.body)
+			if _, err := h.eng.SyncFeed(ctx, "f"); !errors.Is(err, ErrSuspiciousPull) {
+				t.Fatalf("first emptying pull: err = %v, want ErrSuspiciousPull", err)
+			}
+			for range 2 {
+				_, err := h.eng.SyncFeed(ctx, "f")
+				if tc.accepted != (err == nil) {
+					t.Errorf("repeated pull: err = %v, accepted want %v", err, tc.accepted)
+				}
+			}
+			want := n
+			if tc.accepted {
+				want = 0
+			}
+			if got := len(h.listings(t, "f")); got != want {
+				t.Errorf("%d listings after three pulls, want %d", got, want)
+			}
+		})
+	}
+}
+
 func TestSyncAllCoalescesRebuilds(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t, harnessOptions{})

@@ -231,6 +231,24 @@ func (e *Engine) Feeds() []FeedStatus {
 	return out
 }
 
+// LoadState reads every feed's stored sync state (entries, last attempt,
+// last success, last error) for Feeds, without loading the index or
+// changing the store, for tools that only report. Start does it as well.
+func (e *Engine) LoadState(ctx context.Context) error {
+	srcs, err := e.st.Sources(ctx)
+	if err != nil {
+		return fmt.Errorf("load feed state: %w", err)
+	}
+	e.mu.Lock()
+	for _, s := range srcs {
+		if _, ok := e.status[s.Name]; !ok {
+			e.status[s.Name] = s
+		}
+	}
+	e.mu.Unlock()
+	return nil
+}
+
 // retireInactive ends the listings of stored feeds that are no longer
 // synced: disabled, skipped or no longer defined. A stored feed whose
 // origin is MISP is only retired once MISP's feed list has been set, so
@@ -291,8 +309,13 @@ func (e *Engine) retire(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("retire feed %q: %w", name, err)
 	}
-	if src.Entries != 0 {
+	// The fetch state goes with the listings: kept, it would make the next
+	// pull of a feed that comes back "not modified" or "unchanged", and its
+	// listings would stay ended.
+	if src.Entries != 0 || src.ETag != "" || src.LastModified != "" || src.ContentHash != "" || src.Meta[metaSuspect] != "" {
 		src.Entries = 0
+		src.ETag, src.LastModified, src.ContentHash = "", "", ""
+		delete(src.Meta, metaSuspect)
 		if err := e.put(ctx, src); err != nil {
 			return fmt.Errorf("retire feed %q: %w", name, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -198,4 +199,80 @@ func TestRedaction(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestFeedComingBackIsListedAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		noValidators bool
+	}{
+		{"a feed served with an ETag is listed again when it returns unchanged", false},
+		{"a feed without validators is listed again when it returns unchanged", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			srv := newFeedServer(t)
+			srv.noValidators = tc.noValidators
+			srv.set("/feed", sample(t, "feeds", "firehol", "et_compromised.ipset"))
+			h := newHarness(t, harnessOptions{})
+			h.eng.SetFeeds(OriginConfig, []misp.Feed{feed("f", srv.URL+"/feed")})
+			if err := h.eng.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			h.eng.SyncAll(ctx, nil)
+			n := len(h.listings(t, "f"))
+			addr := h.firstListed(t, "f")
+
+			// A run with the feed left out of the configuration ends its
+			// listings; the next run has it again, and the file is the same.
+			h2 := newHarness(t, harnessOptions{dbPath: h.path})
+			h2.eng.SetFeeds(OriginConfig, nil)
+			if err := h2.eng.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(h2.listings(t, "f")); got != 0 {
+				t.Fatalf("%d listings left after the feed left the configuration", got)
+			}
+			h3 := newHarness(t, harnessOptions{dbPath: h.path})
+			h3.eng.SetFeeds(OriginConfig, []misp.Feed{feed("f", srv.URL+"/feed")})
+			if err := h3.eng.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			reports := h3.eng.SyncAll(ctx, nil)
+			if len(reports) != 1 || reports[0].Err != nil || reports[0].NotModified || reports[0].Added != n {
+				t.Errorf("sync of the returning feed: %+v, want %d added", reports, n)
+			}
+			if got := len(h3.listings(t, "f")); got != n {
+				t.Errorf("%d listings after the feed came back, want %d", got, n)
+			}
+			if a := h3.svc.Check(addr); !a.IsActive {
+				t.Errorf("%s is not active after its feed came back: %+v", addr, a)
+			}
+		})
+	}
+}
+
+func TestFailedSyncErrorCarriesNoSecret(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, harnessOptions{})
+	url := strings.Replace(closedURL(t), "http://", "http://bob:pa55word@", 1) + "?apikey=k3y123&x=1"
+	h.eng.SetFeeds(OriginConfig, []misp.Feed{feed("f", url)})
+	rep, err := h.eng.SyncFeed(ctx, "f")
+	if err == nil {
+		t.Fatal("a sync from a closed port succeeded")
+	}
+	for _, got := range []string{err.Error(), rep.Err.Error()} {
+		for _, s := range []string{"bob", "pa55word", "k3y123"} {
+			if strings.Contains(got, s) {
+				t.Errorf("the returned error leaks %q: %s", s, got)
+			}
+		}
+		if !strings.Contains(got, "connection refused") {
+			t.Errorf("the returned error lost its cause: %s", got)
+		}
+	}
+	var opErr *net.OpError
+	if !errors.As(err, &opErr) {
+		t.Errorf("the redacted error no longer wraps its cause: %v", err)
+	}
 }

@@ -10,7 +10,7 @@ import (
 func runFeeds(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, configPath := newFlags("feeds", stderr)
 	all := fs.Bool("all", false, "include disabled feeds")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
 	a, err := newApp(ctx, *configPath, io.Discard)
@@ -18,6 +18,9 @@ func runFeeds(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer a.close()
+	if err := a.engine.LoadState(ctx); err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tFORMAT\tENABLED\tORIGIN\tENTRIES\tLAST SUCCESS\tURL")
 	shown := 0

@@ -87,6 +87,25 @@ func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
 	return nil
 }
 
+// parseFlags parses a command's flags. The flag package has already
+// printed a bad flag and the usage, so that error becomes errUsage (exit
+// status 2, no second message); a command that takes no arguments says so
+// rather than ignoring them.
+func parseFlags(fs *flag.FlagSet, args []string, positional bool) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if !positional && fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q (it takes only flags)\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}
+
 // newFlags returns a flag set with the --config flag every command takes.
 func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("rampart "+name, flag.ContinueOnError)

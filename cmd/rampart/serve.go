@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,7 +20,7 @@ import (
 
 func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer) error {
 	fs, configPath := newFlags("serve", stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
 	a, err := newApp(ctx, *configPath, stderr)
@@ -27,6 +28,7 @@ func runServe(ctx context.Context, args []string, _ io.Writer, stderr io.Writer)
 		return err
 	}
 	defer a.close()
+	applyMemoryLimit(os.Getenv, a.log)
 	return a.serve(ctx, nil)
 }
 
@@ -100,9 +102,7 @@ func (a *app) servers() (*api.Server, *rpc.Server, error) {
 		Ready:   eng.Ready,
 		Feeds:   api.FeedListerFunc(func() any { return eng.Feeds() }),
 		Jobs:    api.JobListerFunc(func() any { return eng.Jobs() }),
-		Admin: api.FeedSyncerFunc(func(ctx context.Context, name string) (any, error) {
-			return eng.SyncFeed(ctx, name)
-		}),
+		Admin:   feedSyncer(eng),
 		Extra: []api.Registrar{
 			api.NewCrowdSec(api.CrowdSecOptions{Service: a.service, Role: auth.Role, Logger: a.log}),
 			api.NewBlocklist(api.BlocklistOptions{Service: a.service, Role: exportRole, Logger: a.log}),
@@ -135,3 +135,24 @@ type readyService struct {
 }
 
 func (r readyService) Ready() bool { return r.ready() }
+
+// feedSyncer adapts the engine's SyncFeed to the API's error contract: an
+// unknown feed is not found, a disabled one a conflict, and a failed pull
+// an upstream failure whose (redacted) reason the operator sees.
+func feedSyncer(eng *ingest.Engine) api.FeedSyncer {
+	return api.FeedSyncerFunc(func(ctx context.Context, name string) (any, error) {
+		rep, err := eng.SyncFeed(ctx, name)
+		switch {
+		case err == nil:
+			return rep, nil
+		case errors.Is(err, ingest.ErrUnknownFeed):
+			return nil, fmt.Errorf("%w: %w", api.ErrNotFound, err)
+		case errors.Is(err, ingest.ErrFeedInactive):
+			return nil, fmt.Errorf("%w: %w", api.ErrConflict, err)
+		case ctx.Err() != nil:
+			return nil, err
+		default:
+			return nil, fmt.Errorf("%w: %w", api.ErrUpstream, err)
+		}
+	})
+}

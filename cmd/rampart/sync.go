@@ -16,7 +16,7 @@ import (
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, configPath := newFlags("sync", stderr)
 	quiet := fs.Bool("quiet", false, "print only the summary")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
 	a, err := newApp(ctx, *configPath, io.Discard)
