@@ -60,8 +60,11 @@ func Default() Config {
 			HistoryWeight:             0.6,
 			ContextCap:                0.45,
 		},
-		Cache: Cache{Size: 100000},
-		Auth:  Auth{OpenQueries: true},
+		Cache: Cache{Size: 100000, Doorkeeper: true},
+		Auth: Auth{OpenQueries: true, RateLimit: RateLimit{
+			Burst:    50,
+			MaxPeers: 100000,
+		}},
 		Alerts: Alerts{Slack: Slack{
 			Verdicts:    []string{"dangerous"},
 			Dedup:       d(time.Hour),

@@ -153,6 +153,9 @@ type Thresholds struct {
 // Cache configures the response cache.
 type Cache struct {
 	Size int `yaml:"size"`
+	// Doorkeeper caches an address only on its second miss, so that
+	// addresses seen once (scans, random traffic) never churn the cache.
+	Doorkeeper bool `yaml:"doorkeeper"`
 }
 
 // Auth configures API keys and query access.
@@ -160,6 +163,27 @@ type Auth struct {
 	// OpenQueries lets anyone query /ip, /authz and gRPC Check without a key.
 	OpenQueries bool     `yaml:"open_queries"`
 	APIKeys     []APIKey `yaml:"api_keys"`
+	// RateLimit bounds how fast one API key or one client address may
+	// call the HTTP and gRPC APIs; it is off by default.
+	RateLimit RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit configures token buckets: a request carrying a configured API
+// key draws from its key's bucket, any other request from its client
+// address's bucket. A zero rate turns that limit off. Requests from
+// http.trusted_proxies have no per-address limit (they speak for many
+// clients); /healthz, /readyz and /metrics are never limited.
+type RateLimit struct {
+	// PerKey is the sustained rate, in requests per second, of one API key.
+	PerKey float64 `yaml:"per_key"`
+	// PerPeer is the sustained rate, in requests per second, of one client
+	// address (an IPv6 client's /64).
+	PerPeer float64 `yaml:"per_peer"`
+	// Burst is how many requests a bucket allows at once above the rate.
+	Burst int `yaml:"burst"`
+	// MaxPeers bounds the client addresses tracked at once; the least
+	// recently seen are forgotten (and start again with a full bucket).
+	MaxPeers int `yaml:"max_peers"`
 }
 
 // APIKey is one API key with a role: "query", "bouncer" or "admin".

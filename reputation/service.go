@@ -43,6 +43,10 @@ type ServiceOptions struct {
 	// CacheSize is the number of rendered answers kept; 0 means
 	// DefaultCacheSize, a negative value disables the cache.
 	CacheSize int
+	// Doorkeeper, if set, caches an address only on its second miss within
+	// the doorkeeper's memory, so that addresses seen once (scans, random
+	// traffic) are answered without churning the cache.
+	Doorkeeper bool
 	// CacheBytes bounds the memory held by cached answers (their bodies
 	// and per-entry overhead); the least recently used are evicted beyond
 	// it. 0 means DefaultCacheBytes, a negative value leaves only the
@@ -84,6 +88,7 @@ type Service struct {
 	ttl      time.Duration
 	reserved *reservedSet
 	cache    *answerCache
+	door     *doorkeeper // nil: every miss is cached
 	observe  func(*Answer)
 
 	cur   atomic.Pointer[snapshot]
@@ -99,8 +104,9 @@ type Service struct {
 
 // scratch is one miss's working memory.
 type scratch struct {
-	ev  Evidence
-	buf []byte
+	ev        Evidence
+	buf       []byte
+	judgement Judgement
 }
 
 func (s *Service) getScratch() *scratch {
@@ -156,6 +162,9 @@ func NewService(o ServiceOptions) *Service {
 		bytes = DefaultCacheBytes
 	}
 	s.cache = newAnswerCache(size, bytes)
+	if o.Doorkeeper && size > 0 {
+		s.door = newDoorkeeper(size)
+	}
 	s.cur.Store(&snapshot{idx: Build(Data{}, BuildOptions{Now: s.now})})
 	return s
 }
@@ -225,43 +234,63 @@ func (s *Service) CheckAt(addr netip.Addr, at time.Time) (Answer, error) {
 // the current index, fresh within the cache TTL, is appended without any
 // allocation beyond growing dst.
 func (s *Service) AppendJSON(dst []byte, addr netip.Addr) []byte {
-	return append(dst, s.entry(addr).body...)
+	e, sc := s.entry(addr)
+	if e != nil {
+		return append(dst, e.body...)
+	}
+	dst = append(dst, sc.buf...)
+	s.putScratch(sc)
+	return dst
 }
 
 // Judge returns the judgement of addr, from the same cache as AppendJSON:
 // the cheap path for forward-auth and ext_authz.
 func (s *Service) Judge(addr netip.Addr) Judgement {
-	return s.entry(addr).judgement
+	e, sc := s.entry(addr)
+	if e != nil {
+		return e.judgement
+	}
+	j := sc.judgement
+	s.putScratch(sc)
+	return j
 }
 
-// entry returns the cached answer for addr, computing it on a miss.
-func (s *Service) entry(addr netip.Addr) *cached {
+// entry returns the cached answer for addr, computing it on a miss. When
+// the doorkeeper does not admit addr to the cache (its first sighting
+// within the doorkeeper's memory), the answer is not cached: e is nil and
+// the scratch holds the rendered body and judgement until the caller
+// returns it with putScratch. One-time addresses (scans, random traffic)
+// thus never churn the cache.
+func (s *Service) entry(addr netip.Addr) (e *cached, sc *scratch) {
 	addr = canonical(addr)
 	snap := s.cur.Load()
 	now := s.now()
 	nowNs := now.UnixNano()
 	if e, ok := s.cache.get(addr, snap.gen, nowNs); ok {
-		return e
+		return e, nil
 	}
-	sc := s.getScratch()
+	sc = s.getScratch()
 	a := s.answer(snap.idx, addr, now, retentionCutoff(snap.idx, now), false, &sc.ev)
 	if s.observe != nil {
 		// A copy, so that only observed answers move to the heap.
 		o := a
 		s.observe(&o)
 	}
-	// Rendered into the pooled buffer, then copied into an exact-length
-	// slice: the cache keeps no spare capacity.
 	sc.buf = AppendAnswerJSON(sc.buf[:0], &a)
-	e := &cached{
+	sc.judgement = Judgement{Score: a.Score, Verdict: a.Verdict, Action: a.Action}
+	if s.door != nil && !s.door.admit(addr) {
+		return nil, sc
+	}
+	// Copied into an exact-length slice: the cache keeps no spare capacity.
+	e = &cached{
 		gen:       snap.gen,
 		expires:   nowNs + int64(s.ttl),
-		judgement: Judgement{Score: a.Score, Verdict: a.Verdict, Action: a.Action},
+		judgement: sc.judgement,
 		body:      append([]byte(nil), sc.buf...),
 	}
 	s.putScratch(sc)
 	s.cache.add(addr, e)
-	return e
+	return e, nil
 }
 
 // canonical drops the zone and unmaps IPv4-mapped IPv6 addresses: the

@@ -107,12 +107,13 @@ func newApp(ctx context.Context, configPath string, logw io.Writer) (*app, error
 	}
 
 	a.service = reputation.NewService(reputation.ServiceOptions{
-		Model:     reputation.NewModel(cfg.Scoring),
-		CacheSize: cfg.Cache.Size,
-		Enricher:  enr,
-		Warner:    warner,
-		Logger:    a.log,
-		Observe:   a.alerts.Observe,
+		Model:      reputation.NewModel(cfg.Scoring),
+		CacheSize:  cfg.Cache.Size,
+		Doorkeeper: cfg.Cache.Doorkeeper,
+		Enricher:   enr,
+		Warner:     warner,
+		Logger:     a.log,
+		Observe:    a.alerts.Observe,
 	})
 	fetcher := misp.NewFetcher(misp.FetchOptions{
 		Client:   &http.Client{},
