@@ -2,7 +2,9 @@
 # Load benchmark for Rampart (BENCHMARKS.md): 1,000,000 synthetic listed IPv4
 # addresses plus the offline example's real feeds, synced into a temporary
 # SQLite store; then `rampart serve` under wrk, alternating /healthz, /ip,
-# /authz and a cache-hot /ip in one run.
+# /authz and a cache-hot /ip in one run, with gRPC Check and Envoy
+# ext_authz (bench/grpcload) in the same rounds; then a CrowdSec startup
+# stream of every decision.
 #
 #   bench/load.sh                   # from the repository root, ../shared beside it
 #   ROUNDS=5 DURATION=10s bench/load.sh
@@ -18,6 +20,8 @@ WARMUP=${WARMUP:-3s}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
 MODES=${MODES:-"healthz ip healthzq authz iphot"}
+GRPC_MODES=${GRPC_MODES:-"check extauthz"}
+GRPC_CONNS=${GRPC_CONNS:-4}
 HTTP_PORT=${HTTP_PORT:-18480}
 GRPC_PORT=${GRPC_PORT:-18490}
 
@@ -27,6 +31,8 @@ done
 [ -d ../shared/data ] || { echo "load.sh: ../shared/data is missing" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/rampart-load.XXXXXX)
+# A fresh bouncer key per run, for the CrowdSec stream.
+BOUNCER_KEY=bench-bouncer-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 server_pid=""
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
@@ -44,9 +50,11 @@ say "# Rampart load benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 say "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.1f GB", $2/1048576 }' /proc/meminfo) RAM, kernel $(uname -r)"
 say "go: $(go version | cut -d' ' -f3-), wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f2), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 say "wrk: -t$THREADS -c$CONNS, rounds of $DURATION, $ROUNDS rounds alternating: $MODES"
+say "grpcload: -c$CONNS callers over $GRPC_CONNS connections, in the same rounds after wrk: $GRPC_MODES"
 say ""
 
 go build -o "$work/rampart" ./cmd/rampart
+go build -o "$work/grpcload" ./bench/grpcload
 go run ./bench/gen1m -n 1000000 -sample 200000 -out "$work"
 
 # The synthetic feed alone, for the first-sync and re-sync figures.
@@ -64,6 +72,7 @@ cat >>"$work/all.yaml" <<EOF
 http: {listen: "127.0.0.1:$HTTP_PORT", trusted_proxies: ["127.0.0.1/32"]}
 grpc: {listen: "127.0.0.1:$GRPC_PORT"}
 log: {level: info}
+auth: {api_keys: [{name: bench-bouncer, key: "$BOUNCER_KEY", role: bouncer}]}
 EOF
 
 t0=$(now_ms)
@@ -112,11 +121,22 @@ say ""
 bench() { # MODE DURATION
   wrk -t"$THREADS" -c"$CONNS" -d"$2" --timeout 5s -s bench/load.lua "http://127.0.0.1:$HTTP_PORT" -- "$1" "$work/listed-sample.txt"
 }
+# grpcbench MODE DURATION: the same address mix over gRPC, $CONNS callers
+# sharing $GRPC_CONNS connections; RESULT lines as load.lua's (non2xx are
+# ext_authz denials, socket_errors failed calls).
+grpcbench() {
+  "$work/grpcload" -addr "127.0.0.1:$GRPC_PORT" -mode "$1" -c "$CONNS" -conns "$GRPC_CONNS" -d "$2" -sample "$work/listed-sample.txt"
+}
 for m in $MODES; do bench "$m" "$WARMUP" >/dev/null; done
+for m in $GRPC_MODES; do grpcbench "$m" "$WARMUP" >/dev/null; done
 for r in $(seq 1 "$ROUNDS"); do
   for m in $MODES; do
     bench "$m" "$DURATION" >"$work/wrk-$r-$m.txt"
     sed -n "s/^RESULT /round=$r /p" "$work/wrk-$r-$m.txt" | tee -a "$work/results.txt"
+  done
+  for m in $GRPC_MODES; do
+    grpcbench "$m" "$DURATION" >"$work/grpc-$r-$m.txt"
+    sed -n "s/^RESULT /round=$r /p" "$work/grpc-$r-$m.txt" | tee -a "$work/results.txt"
   done
 done
 # Paced rounds: each connection waits PACE_MS between requests, for the
@@ -129,6 +149,26 @@ for m in $PACED_MODES; do
 done
 say ""
 say "server RSS after the load: $(rss "$server_pid" VmRSS) (peak $(rss "$server_pid" VmHWM)); load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+say ""
+
+# CrowdSec startup stream: every block decision of the served index, as a
+# bouncer's first pull. The server's peak RSS is reset before each stream
+# (writing 5 to clear_refs resets VmHWM to the current RSS), so the peak
+# after it is the stream's own.
+stream() { # LABEL QUERY
+  local before peak_before out
+  before=$(rss "$server_pid" VmRSS)
+  echo 5 >"/proc/$server_pid/clear_refs" 2>/dev/null || true
+  peak_before=$(rss "$server_pid" VmHWM)
+  out=$(curl -fsS -H "X-Api-Key: $BOUNCER_KEY" -o "$work/stream.json" -w '%{time_starttransfer} %{time_total} %{size_download}' \
+    "http://127.0.0.1:$HTTP_PORT/v1/decisions/stream?$2")
+  set -- "$1" $out
+  say "$1: $(awk -v a="$2" -v b="$3" 'BEGIN { printf "first byte %.0f ms, total %.0f ms", a * 1000, b * 1000 }'), $(awk -v n="$4" 'BEGIN { printf "%.1f MB", n / 1048576 }'), $(grep -o '"scope":' "$work/stream.json" | wc -l) decisions ($(grep -o '"duration":"0s"' "$work/stream.json" | wc -l) of them deleted); server RSS $before before, peak $(rss "$server_pid" VmHWM) during (reset to $peak_before), $(rss "$server_pid" VmRSS) after"
+}
+stream "CrowdSec startup stream" "startup=true"
+stream "CrowdSec startup stream, again" "startup=true"
+stream "CrowdSec stream right after (nothing changed)" "startup=false"
+rm -f "$work/stream.json"
 say ""
 
 # Summary: per mode the median and range of requests/s, p50 and p99 over
@@ -156,5 +196,7 @@ awk '
     ratio("ip", "healthzq", "/ip ÷ /healthz?ip= (same client work)")
     ratio("authz", "healthz", "/authz ÷ /healthz")
     ratio("iphot", "healthz", "cached /ip ÷ /healthz")
+    ratio("grpc_check", "ip", "gRPC Check ÷ /ip")
+    ratio("grpc_extauthz", "authz", "ext_authz ÷ /authz")
     print ""
   }' "$work/results.txt" | tee -a "$work/report.txt"
