@@ -106,6 +106,12 @@ type Options struct {
 	Feeds FeedLister
 	Jobs  JobLister
 	Admin FeedSyncer
+	// FeedAdmin backs POST /api/v1/feeds and PUT and DELETE
+	// /api/v1/feeds/:name (admin keys only); nil makes them answer 501.
+	FeedAdmin FeedManager
+	// Limiter, when set, is used instead of building one from
+	// Auth.RateLimit, so that the gRPC server can share its buckets.
+	Limiter *RateLimiter
 	// Extra mounts other transports' routes (CrowdSec endpoints,
 	// blocklist export) on the same router.
 	Extra []Registrar
@@ -155,6 +161,11 @@ type Server struct {
 	shutdown     time.Duration
 
 	bufs sync.Pool // *[]byte for rendering /ip answers
+
+	// feedAdmin manages API-defined feeds; limiter is nil when rate
+	// limits are off.
+	feedAdmin FeedManager
+	limiter   *RateLimiter
 }
 
 // New builds the server and its routes. It fails on invalid settings
@@ -169,6 +180,8 @@ func New(o Options) (*Server, error) {
 		feeds:        o.Feeds,
 		jobs:         o.Jobs,
 		admin:        o.Admin,
+		feedAdmin:    o.FeedAdmin,
+		limiter:      o.Limiter,
 		logger:       o.Logger,
 		now:          o.Now,
 		maxBatch:     o.HTTP.MaxBatch,
@@ -240,6 +253,11 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("new http server: %w", err)
 	}
 
+	if s.limiter == nil {
+		if s.limiter, err = NewRateLimiter(o.Auth.RateLimit, s.auth, o.HTTP.TrustedProxies); err != nil {
+			return nil, fmt.Errorf("new http server: %w", err)
+		}
+	}
 	s.e = s.routes(reg, o.Extra)
 	return s, nil
 }
@@ -252,6 +270,9 @@ func (s *Server) routes(reg *prometheus.Registry, extra []Registrar) *echo.Echo 
 	e.Logger.SetOutput(io.Discard) // Rampart logs through slog only
 	e.HTTPErrorHandler = errorHandler(s.logger)
 	e.Use(s.metrics.middleware(s.logger))
+	if s.limiter != nil { // off by default: nothing on the request path
+		e.Use(rateLimit(s.limiter, s.now))
+	}
 
 	a := s.auth
 	e.GET("/healthz", healthz)
@@ -259,6 +280,7 @@ func (s *Server) routes(reg *prometheus.Registry, extra []Registrar) *echo.Echo 
 	e.GET("/readyz", s.readyz)
 	e.HEAD("/readyz", s.readyz)
 	e.GET("/metrics", s.metrics.handler(reg))
+	e.GET("/openapi.yaml", openAPI)
 
 	e.GET("/ip", a.guard(RoleQuery, s.getIP))
 	e.POST("/ip", a.guard(RoleQuery, s.postIP))
@@ -266,6 +288,9 @@ func (s *Server) routes(reg *prometheus.Registry, extra []Registrar) *echo.Echo 
 
 	e.GET("/api/v1/feeds", a.guard(RoleQuery, s.listFeeds))
 	e.POST("/api/v1/feeds/:name/sync", a.guard(RoleAdmin, s.syncFeed))
+	e.POST("/api/v1/feeds", a.guard(RoleAdmin, s.addFeed))
+	e.PUT("/api/v1/feeds/:name", a.guard(RoleAdmin, s.replaceFeed))
+	e.DELETE("/api/v1/feeds/:name", a.guard(RoleAdmin, s.deleteFeed))
 	e.GET("/api/v1/jobs", a.guard(RoleQuery, s.listJobs))
 	e.GET("/api/v1/ip/:address/history", a.guard(RoleQuery, s.history))
 

@@ -165,6 +165,18 @@ func (c *Config) Validate() error {
 			bad(p+".role", "must be query, bouncer or admin, got %q", k.Role)
 		}
 	}
+	if rl := c.Auth.RateLimit; rl.PerKey < 0 || rl.PerKey > 1e6 || rl.PerKey != rl.PerKey {
+		bad("auth.rate_limit.per_key", "must be 0 (off) to 1000000 requests per second, got %g", rl.PerKey)
+	}
+	if rl := c.Auth.RateLimit; rl.PerPeer < 0 || rl.PerPeer > 1e6 || rl.PerPeer != rl.PerPeer {
+		bad("auth.rate_limit.per_peer", "must be 0 (off) to 1000000 requests per second, got %g", rl.PerPeer)
+	}
+	if b := c.Auth.RateLimit.Burst; b < 1 || b > 1_000_000 {
+		bad("auth.rate_limit.burst", "must be 1 to 1000000, got %d", b)
+	}
+	if n := c.Auth.RateLimit.MaxPeers; n < 1 || n > 10_000_000 {
+		bad("auth.rate_limit.max_peers", "must be 1 to 10000000, got %d", n)
+	}
 	if s := c.Alerts.Slack; s.Token != "" || s.Channel != "" {
 		if s.Token == "" {
 			bad("alerts.slack.token", "is required when alerts.slack.channel is set (or use token_env / RAMPART_SLACK_TOKEN)")

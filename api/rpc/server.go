@@ -76,6 +76,8 @@ type Options struct {
 	OpenQueries bool
 	// MaxBatch bounds the addresses of one CheckBatch (DefaultMaxBatch if 0).
 	MaxBatch int
+	// Limiter, when set, rate-limits Check and CheckBatch (auth.rate_limit).
+	Limiter Limiter
 	// ShutdownTimeout bounds the graceful stop (DefaultShutdownTimeout if 0).
 	ShutdownTimeout time.Duration
 	// Logger receives the server's logs; nil discards them.
@@ -194,6 +196,9 @@ func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 		}
 	}()
 	if strings.HasPrefix(info.FullMethod, "/"+rampartv1.Reputation_ServiceDesc.ServiceName+"/") {
+		if err := s.limit(ctx); err != nil {
+			return nil, err
+		}
 		if err := s.authorize(ctx); err != nil {
 			return nil, toStatus(err)
 		}

@@ -139,6 +139,11 @@ func newApp(ctx context.Context, configPath string, logw io.Writer) (*app, error
 		origin = "catalog"
 	}
 	a.engine.SetFeeds(origin, cfg.StaticFeeds())
+	// Before Start, so that Start does not end the listings of feeds
+	// added through the admin API as if they had been removed.
+	if err := a.engine.LoadAPIFeeds(ctx); err != nil {
+		return nil, err
+	}
 	if err := a.setupMISP(); err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/rampart-ip/rampart/api"
 	"github.com/rampart-ip/rampart/api/rpc"
 	"github.com/rampart-ip/rampart/ingest"
+	"github.com/rampart-ip/rampart/misp"
 	"github.com/rampart-ip/rampart/reputation"
 )
 
@@ -86,6 +87,10 @@ func (a *app) servers() (*api.Server, *rpc.Server, error) {
 	if len(a.cfg.Auth.APIKeys) > 0 {
 		exportRole = auth.Role
 	}
+	limiter, err := api.NewRateLimiter(a.cfg.Auth.RateLimit, auth, a.cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return nil, nil, err
+	}
 	eng := a.engine
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -103,6 +108,9 @@ func (a *app) servers() (*api.Server, *rpc.Server, error) {
 		Feeds:   api.FeedListerFunc(func() any { return eng.Feeds() }),
 		Jobs:    api.JobListerFunc(func() any { return eng.Jobs() }),
 		Admin:   feedSyncer(eng),
+		// Shared with the gRPC server: a key's budget covers both.
+		Limiter:   limiter,
+		FeedAdmin: feedManager{eng},
 		Extra: []api.Registrar{
 			api.NewCrowdSec(api.CrowdSecOptions{Service: a.service, Role: auth.Role, Logger: a.log}),
 			api.NewBlocklist(api.BlocklistOptions{Service: a.service, Role: exportRole, Logger: a.log}),
@@ -113,12 +121,17 @@ func (a *app) servers() (*api.Server, *rpc.Server, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	var grpcLimiter rpc.Limiter // a nil *RateLimiter must stay a nil interface
+	if limiter != nil {
+		grpcLimiter = limiter
+	}
 	grpcServer, err := rpc.New(rpc.Options{
 		GRPC:        a.cfg.GRPC,
 		Service:     readyService{a.service, eng.Ready},
 		Role:        auth.Role,
 		OpenQueries: a.cfg.Auth.OpenQueries,
 		MaxBatch:    a.cfg.HTTP.MaxBatch,
+		Limiter:     grpcLimiter,
 		Logger:      a.log,
 	})
 	if err != nil {
@@ -155,4 +168,39 @@ func feedSyncer(eng *ingest.Engine) api.FeedSyncer {
 			return nil, fmt.Errorf("%w: %w", api.ErrUpstream, err)
 		}
 	})
+}
+
+// feedManager adapts the engine's admin feed methods to the API's error
+// contract: an invalid definition is a bad request, a taken name or a feed
+// defined elsewhere a conflict, an unknown feed not found.
+type feedManager struct{ eng *ingest.Engine }
+
+var _ api.FeedManager = feedManager{}
+
+func (m feedManager) AddFeed(ctx context.Context, f misp.Feed) (any, error) {
+	st, err := m.eng.AddFeed(ctx, f)
+	return st, feedAdminErr(err)
+}
+
+func (m feedManager) ReplaceFeed(ctx context.Context, name string, f misp.Feed) (any, error) {
+	st, err := m.eng.ReplaceFeed(ctx, name, f)
+	return st, feedAdminErr(err)
+}
+
+func (m feedManager) DeleteFeed(ctx context.Context, name string) error {
+	return feedAdminErr(m.eng.DeleteFeed(ctx, name))
+}
+
+func feedAdminErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ingest.ErrInvalidFeed):
+		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+	case errors.Is(err, ingest.ErrFeedExists), errors.Is(err, ingest.ErrFeedNotEditable):
+		return fmt.Errorf("%w: %w", api.ErrConflict, err)
+	case errors.Is(err, ingest.ErrUnknownFeed):
+		return fmt.Errorf("%w: %w", api.ErrNotFound, err)
+	}
+	return err
 }
