@@ -4,13 +4,15 @@
 --            client doing the same Lua work per request as for ip
 --   ip       GET /ip?ip=A, A random: 1 in 10 drawn from SAMPLE (addresses
 --            the synthetic feed lists), the rest random public-looking IPv4
---            addresses (almost all unlisted, almost never in the cache)
+--            addresses (almost all unlisted, almost never in the cache);
+--            requests prebuilt in init from a pool of POOL addresses
 --   authz    GET /authz with X-Forwarded-For: A, the same mix (the server
 --            trusts 127.0.0.1 as a proxy); listed ones answer 403
 --   iphot    GET /ip over a fixed pool of 10,000 such addresses, so that
 --            after the first pass every answer comes from the cache
--- Every mode builds its request in request(), so the client does the same
--- kind of work per request in each.
+-- healthz, ip, authz and iphot hand out prebuilt requests, so the client
+-- does the same work per request in each; healthzq builds its request per
+-- call, as ip did before, to show the client's share.
 
 local threads = {}
 local counter = 0
@@ -57,6 +59,20 @@ function init(args)
     for i = 1, 10000 do
       pool[i] = wrk.format("GET", "/ip?ip=" .. mixed_addr())
     end
+  elseif mode == "ip" or mode == "authz" then
+    -- Requests are built once here, so that the client's work per request
+    -- is the same as for the fixed /healthz request: a large pool of
+    -- distinct random addresses (POOL, default 1,000,000 per thread), far more
+    -- than the answer cache holds, so nearly every answer is a cache miss.
+    pool = {}
+    local n = tonumber(os.getenv("POOL") or "1000000")
+    for i = 1, n do
+      if mode == "ip" then
+        pool[i] = wrk.format("GET", "/ip?ip=" .. mixed_addr())
+      else
+        pool[i] = wrk.format("GET", "/authz", { ["X-Forwarded-For"] = mixed_addr() })
+      end
+    end
   end
 end
 
@@ -65,10 +81,6 @@ function request()
     return fixed
   elseif mode == "healthzq" then
     return wrk.format("GET", "/healthz?ip=" .. mixed_addr())
-  elseif mode == "ip" then
-    return wrk.format("GET", "/ip?ip=" .. mixed_addr())
-  elseif mode == "authz" then
-    return wrk.format("GET", "/authz", { ["X-Forwarded-For"] = mixed_addr() })
   end
   return pool[math.random(#pool)]
 end
