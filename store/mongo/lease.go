@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -26,8 +25,6 @@ import (
 // are safe on both.)
 
 const (
-	// maxHolderLen bounds a lease holder's name.
-	maxHolderLen = 256
 	// casAttempts bounds the compare-and-swap retries of one call; each
 	// retry means another writer changed the document meanwhile.
 	casAttempts = 50
@@ -35,36 +32,6 @@ const (
 
 // errContended is returned when every compare-and-swap attempt lost.
 var errContended = errors.New("document changed by others on every attempt")
-
-func checkLease(name, holder string, ttl time.Duration) error {
-	switch {
-	case name == "":
-		return errors.New("empty lease name")
-	case holder == "":
-		return errors.New("empty lease holder")
-	case len(holder) > maxHolderLen:
-		return fmt.Errorf("lease holder longer than %d bytes", maxHolderLen)
-	case ttl <= 0:
-		return fmt.Errorf("lease ttl %v is not positive", ttl)
-	}
-	return nil
-}
-
-// parseLease splits a stored lease value. A value that does not parse is
-// treated as an expired lease so that a damaged document cannot block the
-// lease for ever.
-func parseLease(v string) (expires time.Time, holder string) {
-	ms, h, ok := strings.Cut(v, " ")
-	n, err := strconv.ParseInt(ms, 10, 64)
-	if !ok || err != nil {
-		return time.Time{}, ""
-	}
-	return time.UnixMilli(n), h
-}
-
-func formatLease(expires time.Time, holder string) string {
-	return strconv.FormatInt(expires.UnixMilli(), 10) + " " + holder
-}
 
 // read returns the value under key and whether it exists.
 func (s *Store) read(ctx context.Context, key string) (string, bool, error) {
@@ -100,7 +67,7 @@ func (s *Store) swap(ctx context.Context, key, old string, existed bool, next st
 // TryLease acquires or renews the lease name for holder until now+ttl.
 func (s *Store) TryLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error) {
 	op := fmt.Sprintf("try lease %q", name)
-	if err := checkLease(name, holder, ttl); err != nil {
+	if err := store.CheckLease(name, holder, ttl); err != nil {
 		return false, fmt.Errorf("%s: %w", op, err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -113,11 +80,11 @@ func (s *Store) TryLease(ctx context.Context, name, holder string, ttl time.Dura
 			return false, fail(ctx, op, err)
 		}
 		if existed {
-			if expires, cur := parseLease(v); cur != holder && now.Before(expires) {
+			if expires, cur := store.ParseLease(v); cur != holder && now.Before(expires) {
 				return false, nil
 			}
 		}
-		ok, err := s.swap(ctx, key, v, existed, formatLease(now.Add(ttl), holder))
+		ok, err := s.swap(ctx, key, v, existed, store.FormatLease(now.Add(ttl), holder))
 		if err != nil {
 			return false, fail(ctx, op, err)
 		}
@@ -142,7 +109,7 @@ func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 	if err != nil {
 		return fail(ctx, op, err)
 	}
-	if _, cur := parseLease(v); !existed || cur != holder {
+	if _, cur := store.ParseLease(v); !existed || cur != holder {
 		return nil
 	}
 	// The filter on the value read keeps a lease taken over meanwhile.

@@ -6,14 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rampart-ip/rampart/store"
 )
-
-// maxHolderLen bounds a lease holder's name.
-const maxHolderLen = 256
 
 // A lease is one kv row under store.LeaseKeyPrefix + name whose value is
 // "<expiry in Unix milliseconds> <holder>". Every write happens in one
@@ -21,39 +17,9 @@ const maxHolderLen = 256
 // the read and the decision that follows it are atomic across every
 // connection and process on the file.
 
-func checkLease(name, holder string, ttl time.Duration) error {
-	switch {
-	case name == "":
-		return errors.New("empty lease name")
-	case holder == "":
-		return errors.New("empty lease holder")
-	case len(holder) > maxHolderLen:
-		return fmt.Errorf("lease holder longer than %d bytes", maxHolderLen)
-	case ttl <= 0:
-		return fmt.Errorf("lease ttl %v is not positive", ttl)
-	}
-	return nil
-}
-
-// parseLease splits a stored lease value. A value that does not parse is
-// treated as an expired lease so that a damaged row cannot block the lease
-// for ever.
-func parseLease(v string) (expires time.Time, holder string) {
-	ms, h, ok := strings.Cut(v, " ")
-	n, err := strconv.ParseInt(ms, 10, 64)
-	if !ok || err != nil {
-		return time.Time{}, ""
-	}
-	return time.UnixMilli(n), h
-}
-
-func formatLease(expires time.Time, holder string) string {
-	return strconv.FormatInt(expires.UnixMilli(), 10) + " " + holder
-}
-
 // TryLease acquires or renews the lease name for holder until now+ttl.
 func (s *Store) TryLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (held bool, err error) {
-	if err := checkLease(name, holder, ttl); err != nil {
+	if err := store.CheckLease(name, holder, ttl); err != nil {
 		return false, fmt.Errorf("try lease %q: %w", name, err)
 	}
 	key := store.LeaseKeyPrefix + name
@@ -64,13 +30,13 @@ func (s *Store) TryLease(ctx context.Context, name, holder string, ttl time.Dura
 		case err != nil:
 			return err
 		default:
-			expires, cur := parseLease(v)
+			expires, cur := store.ParseLease(v)
 			if cur != holder && now.Before(expires) {
 				return nil // held by another, not expired
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)`,
-			key, formatLease(now.Add(ttl), holder)); err != nil {
+			key, store.FormatLease(now.Add(ttl), holder)); err != nil {
 			return err
 		}
 		held = true
@@ -96,7 +62,7 @@ func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 		case err != nil:
 			return err
 		}
-		if _, cur := parseLease(v); cur != holder {
+		if _, cur := store.ParseLease(v); cur != holder {
 			return nil
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM kv WHERE key = ?`, key)
