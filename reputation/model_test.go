@@ -195,11 +195,16 @@ func TestScore(t *testing.T) {
 		},
 		{
 			name: "a small ASN density is described with its real size",
-			ev:   Evidence{Addr: addr, Context: Context{Announced: true, ASN: 23969, ASNDensity: 0.000012}},
-			// 100 × (1 − 0.45 × 0.6 × 0.000012 / 0.002012)
-			score: 99.839, action: ActionAllow, verdict: VerdictNone,
-			desc:    "not listed; AS23969 has 0.0012% of its addresses listed",
+			ev:   Evidence{Addr: addr, Context: Context{Announced: true, ASN: 23969, ASNDensity: 0.000032}},
+			// strength 1 − (0.00002 / 0.000032)^0.3 = 0.131512; 100 × (1 − 0.45 × 0.131512)
+			score: 94.082, action: ActionAllow, verdict: VerdictNone,
+			desc:    "not listed; AS23969 has 0.0032% of its addresses listed",
 			factors: []string{"asn-density"},
+		},
+		{
+			name:  "an ASN density at or below the floor is not evidence",
+			ev:    Evidence{Addr: addr, Context: Context{Announced: true, ASN: 23969, ASNDensity: 0.000012}},
+			score: 100, action: ActionAllow, verdict: VerdictNone, desc: "no evidence of threat",
 		},
 		{
 			name:  "a warninglisted address listed by a trusted source still blocks",
@@ -241,16 +246,16 @@ func TestScore(t *testing.T) {
 		{
 			name: "an unlisted address with three listed neighbours in its /24",
 			ev:   Evidence{Addr: addr, Context: Context{NeighboursNear: 3, Announced: true}},
-			// strength 0.7 × (1 − 0.75³) = 0.4046875; 100 × (1 − 0.45 × 0.4046875)
-			score: 81.7891, action: ActionAllow, verdict: VerdictTriage,
+			// strength 1 − 4^−0.7 = 0.621071; 100 × (1 − 0.45 × 0.621071)
+			score: 72.0518, action: ActionAllow, verdict: VerdictTriage,
 			desc: "not listed; 3 listed neighbours in its /24", factors: []string{"neighbours"},
 		},
 		{
 			name: "an unlisted IPv6 address names its /64",
 			ev: Evidence{Addr: netip.MustParseAddr("2001:db8::7"),
 				Context: Context{NeighboursNear: 1, Announced: true}},
-			// 100 × (1 − 0.45 × 0.7 × 0.25)
-			score: 92.125, action: ActionAllow, verdict: VerdictNone,
+			// strength 1 − 2^−0.7 = 0.384428; 100 × (1 − 0.45 × 0.384428)
+			score: 82.7007, action: ActionAllow, verdict: VerdictTriage,
 			desc: "not listed; 1 listed neighbour in its /64", factors: []string{"neighbours"},
 		},
 		{
@@ -265,10 +270,10 @@ func TestScore(t *testing.T) {
 			ev: Evidence{Addr: addr, Context: Context{NeighboursNear: 200, NeighboursFar: 5000,
 				NearestDistance: 1, ASN: 64500, ASNDensity: 0.5, Announced: false},
 				Metadata: Metadata{Tor: true, Hosting: true}},
-			// strength 1 − 0.3 × 0.65 × 0.717647 × 0.40239 × 0.05 × 0.3 × 0.8 = 0.999324;
-			// unannounced space is the strongest signal.
-			score: 55.0307, action: ActionChallenge, verdict: VerdictSuspicious,
-			desc: "not listed; unannounced address space",
+			// strength 1 − 201^−0.7 × 5001^−0.05 × 0.717647 × (0.00004)^0.3 × 0.05 × 0.3 × 0.8
+			// ≈ 0.999999; 200 listed neighbours in the /24 are the strongest signal.
+			score: 55.0005, action: ActionChallenge, verdict: VerdictSuspicious,
+			desc: "not listed; 200 listed neighbours in its /24",
 			factors: []string{"neighbours", "neighbours", "proximity", "asn-density", "unannounced",
 				"anonymizer", "hosting"},
 		},
@@ -277,9 +282,9 @@ func TestScore(t *testing.T) {
 			ev: Evidence{Addr: addr, Context: Context{NetworkListed: 2, NetworkBits: 24,
 				CountryDensity: 2e-5, Announced: true}, Metadata: Metadata{Country: "DE"}},
 			// ρ = 2/256: 0.05 × 0.0078125 / 0.0128125 = 0.030488; country
-			// 0.05 × 0.5 = 0.025; strength 1 − 0.969512 × 0.975 = 0.054726
-			score: 97.5373, action: ActionAllow, verdict: VerdictNone,
-			desc:    "not listed; 2 listed hosts in its routed prefix /24",
+			// 1 − 0.5^0.1 = 0.066967; strength 1 − 0.969512 × 0.933033 = 0.095413
+			score: 95.7064, action: ActionAllow, verdict: VerdictNone,
+			desc:    "not listed; DE has 0.002% of its addresses listed",
 			factors: []string{"network-density", "country-density"},
 		},
 		{

@@ -232,18 +232,25 @@ func smallNumber(s string) (int, bool) {
 }
 
 // Context signals for addresses no source lists (docs/scoring.md,
-// "Context"). Each is a strength in [0, 1) that saturates as its count
-// grows; the signals combine like sources, and their combined strength
-// counts at Scoring.ContextCap of itself.
+// "Context"). Each is a strength in [0, 1); the signals combine like
+// sources, and their combined strength counts at Scoring.ContextCap of
+// itself. The count and density signals are power laws, so that
+// −log(1 − s) grows with the logarithm of the count or density: a
+// listed-to-announced likelihood ratio is roughly proportional to the
+// density (a power of the count), and summing logarithms ranks addresses
+// like a naive Bayes combination. Linear or saturating forms flattened the
+// ranking among the many addresses with weak signals (leave-one-feed-out,
+// docs/scoring.md).
 const (
-	nearMax     = 0.70  // listed neighbours in the /24 (IPv6 /64): nearMax × (1 − nearBase^n)
-	nearBase    = 0.75  //
-	farMax      = 0.35  // listed neighbours in the /16 (IPv6 /48): farMax × (1 − farBase^n)
-	farBase     = 0.995 //
+	nearExp     = 0.70  // n listed neighbours in the /24 (IPv6 /64): 1 − (1 + n)^−nearExp
+	farExp      = 0.05  // n listed neighbours in the /16 (IPv6 /48): 1 − (1 + n)^−farExp
 	proxMax     = 0.30  // nearest listed host d addresses away: proxMax / (1 + d/proxScale)
 	proxScale   = 16.0  //
-	asnMax      = 0.60  // ASN density ρ: asnMax × ρ / (ρ + asnHalf)
-	asnHalf     = 0.002 //
+	asnExp      = 0.30  // ASN density ρ: 1 − (asnFloor/ρ)^asnExp above asnFloor
+	asnFloor    = 2e-5  //
+	ccExp       = 0.10  // country density ρ: 1 − (ccFloor/ρ)^ccExp above ccFloor
+	ccFloor     = 1e-5  //
+	maxStrength = 0.999 // bound of a power-law strength, so that huge IPv6 counts stay below 1
 	unannounced = 0.95  // not inside announced address space
 	netMax      = 0.05  // routed-prefix density ρ: netMax × ρ / (ρ + netHalf)
 	netHalf     = 0.005 //
@@ -295,11 +302,11 @@ func contextSignals(ev *Evidence, shared bool) (sigs [maxSignals]signal, n int) 
 	}
 	if c.NeighboursNear > 0 {
 		add(signal{factor: "neighbours", kind: sigNear, n: c.NeighboursNear,
-			risk: nearMax * (1 - math.Pow(nearBase, float64(c.NeighboursNear)))})
+			risk: min(maxStrength, 1-math.Pow(1+float64(c.NeighboursNear), -nearExp))})
 	}
 	if c.NeighboursFar > 0 {
 		add(signal{factor: "neighbours", kind: sigFar, n: c.NeighboursFar,
-			risk: farMax * (1 - math.Pow(farBase, float64(c.NeighboursFar)))})
+			risk: min(maxStrength, 1-math.Pow(1+float64(c.NeighboursFar), -farExp))})
 	}
 	if c.NearestDistance > 0 {
 		add(signal{factor: "proximity", kind: sigProximity, n: int(c.NearestDistance),
@@ -307,7 +314,7 @@ func contextSignals(ev *Evidence, shared bool) (sigs [maxSignals]signal, n int) 
 	}
 	if c.ASNDensity > 0 {
 		rho := c.ASNDensity
-		add(signal{factor: "asn-density", kind: sigASN, f: rho, risk: asnMax * rho / (rho + asnHalf)})
+		add(signal{factor: "asn-density", kind: sigASN, f: rho, risk: powerStrength(rho, asnFloor, asnExp)})
 	}
 	if c.NetworkListed > 0 && c.NetworkBits > 0 {
 		rho := float64(c.NetworkListed) / float64(uint64(1)<<(32-c.NetworkBits))
@@ -315,7 +322,7 @@ func contextSignals(ev *Evidence, shared bool) (sigs [maxSignals]signal, n int) 
 	}
 	if c.CountryDensity > 0 {
 		rho := c.CountryDensity
-		add(signal{factor: "country-density", kind: sigCountry, f: rho, risk: ccMax * rho / (rho + ccHalf)})
+		add(signal{factor: "country-density", kind: sigCountry, f: rho, risk: powerStrength(rho, ccFloor, ccExp)})
 	}
 	if !c.Announced {
 		add(signal{factor: "unannounced", kind: sigUnannounced, risk: unannounced})
@@ -338,6 +345,16 @@ func contextSignals(ev *Evidence, shared bool) (sigs [maxSignals]signal, n int) 
 		add(signal{factor: "hosting", kind: sigHosting, n: 1, risk: hostingRisk})
 	}
 	return sigs, n
+}
+
+// powerStrength is the strength 1 − (floor/ρ)^exp of a density ρ, 0 at or
+// below floor (a density that low is not evidence) and bounded by
+// maxStrength.
+func powerStrength(rho, floor, exp float64) float64 {
+	if rho <= floor {
+		return 0
+	}
+	return min(maxStrength, 1-math.Pow(floor/rho, exp))
 }
 
 var anonymizerNames = [...]string{"Tor exit", "public proxy", "VPN", "anonymous network"}
