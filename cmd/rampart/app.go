@@ -151,6 +151,20 @@ func newApp(ctx context.Context, configPath string, logw io.Writer) (*app, error
 	return a, nil
 }
 
+// loadApp is newApp for the one-shot commands (sync, check, eval): logs
+// discarded, and the stored index loaded before it returns.
+func loadApp(ctx context.Context, configPath string) (*app, error) {
+	a, err := newApp(ctx, configPath, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.engine.Start(ctx); err != nil {
+		a.close()
+		return nil, fmt.Errorf("load index: %w", err)
+	}
+	return a, nil
+}
+
 func (a *app) close() {
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		if err := a.closers[i](); err != nil {

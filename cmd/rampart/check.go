@@ -31,14 +31,11 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		when = t
 	}
-	a, err := newApp(ctx, *configPath, io.Discard)
+	a, err := loadApp(ctx, *configPath)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	if err := a.engine.Start(ctx); err != nil {
-		return fmt.Errorf("load index: %w", err)
-	}
 	if a.service.Index().Len() == 0 {
 		fmt.Fprintln(stderr, "note: the store holds no listings yet; run 'rampart sync' first")
 	}

@@ -117,14 +117,11 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 
-	a, err := newApp(ctx, *configPath, io.Discard)
+	a, err := loadApp(ctx, *configPath)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	if err := a.engine.Start(ctx); err != nil {
-		return fmt.Errorf("load index: %w", err)
-	}
 	rep := &evalReport{Excluded: splitList(*exclude)}
 	if len(rep.Excluded) > 0 {
 		idx, err := buildWithout(ctx, a, rep.Excluded)

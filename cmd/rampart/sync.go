@@ -19,14 +19,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
-	a, err := newApp(ctx, *configPath, io.Discard)
+	a, err := loadApp(ctx, *configPath)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	if err := a.engine.Start(ctx); err != nil {
-		return fmt.Errorf("load index: %w", err)
-	}
 	feeds := a.engine.Feeds()
 	total := 0
 	for _, f := range feeds {
