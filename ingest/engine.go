@@ -409,10 +409,11 @@ func (e *Engine) pull(ctx context.Context, def misp.Feed) (Report, error) {
 
 	res, err := e.fetcher.Fetch(ctx, def, misp.FetchState{ETag: src.ETag, LastModified: src.LastModified, ContentHash: src.ContentHash})
 	if err == nil && (res == nil || (!res.NotModified && res.Result == nil)) {
-		err = errors.New("fetcher returned no result")
+		err = fmt.Errorf("fetch feed %q: fetcher returned no result", def.Name)
 	}
 	if err != nil {
-		return rep, e.fail(ctx, &src, def, fmt.Errorf("sync feed %q: %w", def.Name, err))
+		// The fetcher's error already names the feed.
+		return rep, e.fail(ctx, &src, def, err)
 	}
 	if res.NotModified {
 		setState(&src, res.State)
