@@ -31,6 +31,33 @@ type neighbourhood struct {
 	// database.
 	countryDensity map[string]float64
 	countries      countryEnricher
+	networks       networkEnricher
+	// rng4 are the open IPv4 ranges of any length, sorted by first
+	// address, for the distance to the nearest listed range.
+	rng4 []range4
+	// learned is the learned context model (learn.go), nil when the data
+	// were too few to learn from.
+	learned *ContextModel
+	// hostProv is the sole provider of each of hosts4 (0 for several),
+	// during training only.
+	hostProv []uint16
+}
+
+// ranges4In returns the open ranges longer than /16 inside the /16 k.
+func (n *neighbourhood) ranges4In(k uint32) []unit4 {
+	i, _ := slices.BinarySearchFunc(n.ranges4, k<<16, func(u unit4, t uint32) int { return cmp.Compare(u.base, t) })
+	j := i
+	for j < len(n.ranges4) && n.ranges4[j].base>>16 == k {
+		j++
+	}
+	return n.ranges4[i:j]
+}
+
+// range4 is one open IPv4 range: first and last address, and its sole
+// provider (see provOf).
+type range4 struct {
+	lo, hi uint32
+	prov   uint16
 }
 
 // countryEnricher is implemented by enrichers with a country database
@@ -58,6 +85,7 @@ type networkEnricher interface {
 type unit4 struct {
 	base uint32
 	bits uint8
+	prov uint16 // sole provider, 0 for several (training only)
 }
 
 type unit6 struct {
@@ -95,6 +123,9 @@ func open(ms []cmatch) bool {
 // ranges, one each).
 func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 	n := neighbourhood{enricher: e}
+	provs := newProviders(x.sources)
+	tr := newTrainingCounts()
+	var hostProv []uint16
 	var ne networkEnricher
 	var perNet map[netip.Prefix]uint32
 	if e != nil {
@@ -114,7 +145,7 @@ func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 	if ce != nil {
 		perCountry = make(map[string]uint64)
 	}
-	count := func(a netip.Addr) {
+	count := func(a netip.Addr, prov uint16) {
 		switch {
 		case e == nil:
 			return
@@ -122,6 +153,7 @@ func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 			if asn, ok := e.ASN(a); ok {
 				n.asnKnown = true
 				n.asnCount[asn]++
+				tr.addASN(prov, asn)
 			}
 			return
 		}
@@ -140,22 +172,28 @@ func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 		perNet[cur]++
 		if curCountry != "" && curASN != 0 {
 			perCountry[curCountry]++
+			tr.addCountry(prov, curCountry)
 		}
 		if curASN != 0 {
 			n.asnKnown = true
 			n.asnCount[curASN]++
+			tr.addASN(prov, curASN)
 		}
 	}
 	for i := range x.nHosts() {
-		if a := x.hosts4[i].addr; open(x.matches[x.hosts4[i].off:x.hosts4[i+1].off]) {
+		ms := x.matches[x.hosts4[i].off:x.hosts4[i+1].off]
+		if a := x.hosts4[i].addr; open(ms) {
+			prov := provs.sole(ms)
 			n.hosts4 = append(n.hosts4, a)
-			count(addr4(a))
+			hostProv = append(hostProv, prov)
+			count(addr4(a), prov)
 		}
 	}
 	n.hosts4 = slices.Clip(n.hosts4)
 	n.bucket4 = bucket16(len(n.hosts4), func(i int) uint32 { return n.hosts4[i] })
 	for j, p := range x.pfx {
-		if !open(x.matches[x.pfxOff[j]:x.pfxOff[j+1]]) {
+		ms := x.matches[x.pfxOff[j]:x.pfxOff[j+1]]
+		if !open(ms) || x.bogon[j] {
 			continue
 		}
 		if p.Addr().Is4() {
@@ -163,9 +201,12 @@ func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 			// about one block, and counting its size would let one /12
 			// of hijacked space outweigh all the host evidence in the
 			// ASN (leave-one-feed-out, docs/scoring.md).
-			count(p.Addr())
+			prov := provs.sole(ms)
+			count(p.Addr(), prov)
+			lo := v4(p.Addr())
+			n.rng4 = append(n.rng4, range4{lo: lo, hi: lo | ^(^uint32(0) << (32 - p.Bits())), prov: prov})
 			if p.Bits() > 16 {
-				n.ranges4 = append(n.ranges4, unit4{base: v4(p.Addr()), bits: uint8(p.Bits())})
+				n.ranges4 = append(n.ranges4, unit4{base: v4(p.Addr()), bits: uint8(p.Bits()), prov: prov})
 			}
 			continue
 		}
@@ -195,6 +236,8 @@ func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 		}
 		slices.SortFunc(n.nets4, func(a, b net4) int { return cmp.Compare(a.base, b.base) })
 	}
+	n.networks = ne
+	n.learned = n.learn(x, hostProv, provs, &tr)
 	return n
 }
 
@@ -219,6 +262,7 @@ func (n *neighbourhood) context(addr netip.Addr) Context {
 	var c Context
 	if addr.Is4() {
 		n.context4(v4(addr), &c)
+		c.Learned = n.learned
 	} else if addr.Is6() {
 		n.context6(addr, &c)
 	}
@@ -226,7 +270,17 @@ func (n *neighbourhood) context(addr netip.Addr) Context {
 	if n.enricher == nil {
 		return c
 	}
-	asn, ok := n.enricher.ASN(addr)
+	var asn uint32
+	var ok bool
+	if n.networks != nil && addr.Is4() {
+		var p netip.Prefix
+		if p, asn, ok = n.networks.Network(addr); ok {
+			c.RoutedBits = p.Bits()
+			ok = asn != 0
+		}
+	} else {
+		asn, ok = n.enricher.ASN(addr)
+	}
 	if !ok {
 		// Without any resolved ASN the enricher has no ASN database:
 		// "unknown", not "unannounced".
@@ -243,6 +297,47 @@ func (n *neighbourhood) context(addr netip.Addr) Context {
 		c.ASNDensity = min(1, float64(n.asnCount[asn])/float64(ann))
 	}
 	return c
+}
+
+// nearestHost returns the distance from a to the nearest open IPv4 host
+// other than a itself (0 for none).
+func (n *neighbourhood) nearestHost(a uint32) uint32 {
+	i, self := slices.BinarySearch(n.hosts4, a)
+	best := uint32(0)
+	if i > 0 {
+		best = a - n.hosts4[i-1]
+	}
+	if self {
+		i++
+	}
+	if i < len(n.hosts4) {
+		if d := n.hosts4[i] - a; best == 0 || d < best {
+			best = d
+		}
+	}
+	return best
+}
+
+// nearestRange returns the distance from a to the nearest open IPv4
+// range that does not contain it (0 for none). Ranges nest rarely; the
+// few ranges starting just before a are checked for the nearest end.
+func (n *neighbourhood) nearestRange(a uint32) uint32 {
+	i, _ := slices.BinarySearchFunc(n.rng4, a, func(r range4, t uint32) int { return cmp.Compare(r.lo, t) })
+	best := uint32(0)
+	for j := i; j < len(n.rng4) && j < i+2; j++ {
+		if r := n.rng4[j]; r.lo > a {
+			best = r.lo - a
+			break
+		}
+	}
+	for j := i - 1; j >= 0 && j >= i-4; j-- {
+		if r := n.rng4[j]; r.hi < a {
+			if d := a - r.hi; best == 0 || d < best {
+				best = d
+			}
+		}
+	}
+	return best
 }
 
 func (n *neighbourhood) context4(a uint32, c *Context) {
@@ -276,6 +371,8 @@ func (n *neighbourhood) context4(a uint32, c *Context) {
 		}
 	}
 	c.NearestDistance = best
+	c.NearestHost = n.nearestHost(a)
+	c.NearestRange = n.nearestRange(a)
 
 	if u, ok := n.network(a); ok {
 		c.NetworkBits = int(u.bits)

@@ -73,6 +73,18 @@ type Context struct {
 	// Announced reports whether the address is inside announced space
 	// (true when no ASN database is loaded).
 	Announced bool
+	// NearestHost is the distance in addresses to the nearest listed IPv4
+	// host anywhere (0 if none), and NearestRange to the nearest listed
+	// IPv4 range not containing the address (0 if none).
+	NearestHost  uint32
+	NearestRange uint32
+	// RoutedBits is the length of the routed prefix holding the address
+	// (the ASN database's network record; 0 if unknown), listed or not.
+	RoutedBits int
+	// Learned is the index's learned context model (learn.go), nil when
+	// the index had too little data to learn from; the model then weighs
+	// its fixed context signals.
+	Learned *ContextModel `json:"-"`
 }
 
 // Evidence is everything known about one address at query time: the input

@@ -300,24 +300,40 @@ func (m *Model) Score(ev *Evidence, at time.Time) Scored {
 		// of that factor in proportion to log(1 − s), so the reasons still
 		// multiply out; shares are rounded up to stay above the cap.
 		first := len(reasons)
-		raw := 1.0
-		for _, sig := range sigs[:nsigs] {
-			raw *= 1 - sig.risk
-		}
-		ctxSafety := 1 - m.contextCap*(1-raw)
-		alpha := math.Log(ctxSafety) / math.Log(raw)
-		for _, sig := range sigs[:nsigs] {
+		var ctxSafety float64
+		if cm := ev.Context.Learned; cm != nil && ev.Addr.Is4() {
+			ts, nts := learnedTerms(cm, ev)
+			var ws [numFeatures + 2]float64
+			base, total := m.learnedWeights(ts[:nts], ws[:nts])
+			ctxSafety = total
 			from := len(b)
-			b = sig.appendDetail(b, ev)
-			b = append(b, " (strength "...)
-			b = appendFloat(b, sig.risk, 3)
-			b = append(b, ')')
-			addReason(sig.factor, from, math.Ceil(math.Pow(1-sig.risk, alpha)*1e6)/1e6)
+			b = append(b, "base rate of an announced address, before its context"...)
+			addReason("context", from, base)
+			for i, t := range ts[:nts] {
+				from := len(b)
+				b = appendLearnedDetail(b, t, ev)
+				addReason(t.factor, from, ws[i])
+			}
+		} else {
+			raw := 1.0
+			for _, sig := range sigs[:nsigs] {
+				raw *= 1 - sig.risk
+			}
+			ctxSafety = 1 - m.contextCap*(1-raw)
+			alpha := math.Log(ctxSafety) / math.Log(raw)
+			for _, sig := range sigs[:nsigs] {
+				from := len(b)
+				b = sig.appendDetail(b, ev)
+				b = append(b, " (strength "...)
+				b = appendFloat(b, sig.risk, 3)
+				b = append(b, ')')
+				addReason(sig.factor, from, math.Ceil(math.Pow(1-sig.risk, alpha)*1e6)/1e6)
+			}
 		}
 		// On shared infrastructure the context is not discounted: that
 		// space is where most listed addresses are, and its being shared
 		// is itself the hosting signal.
-		if full && len(reasons) > first {
+		if full && len(reasons) > first && ev.Context.Learned == nil {
 			ndisc++
 			untrusted *= ctxSafety
 			discountedSafety *= 1 - m.discount*(1-ctxSafety)

@@ -439,3 +439,9 @@ func nonNil[T any](s []T) []T {
 	}
 	return s
 }
+
+// Context returns the context features the current index computes for
+// addr: what the model weighs for an address that no source lists.
+func (s *Service) Context(addr netip.Addr) Context {
+	return s.cur.Load().idx.near.context(canonical(addr))
+}

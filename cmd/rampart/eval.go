@@ -149,10 +149,22 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if !ok || dumpEnc == nil {
 			return nil
 		}
+		c := a.service.Context(addr)
+		var bits int
+		var ann uint64
+		if a.enricher != nil {
+			if p, asn, ok := a.enricher.Network(addr); ok {
+				bits = p.Bits()
+				ann = a.enricher.Announced(asn)
+			}
+		}
 		if err := dumpEnc.Encode(struct {
 			Set string `json:"set"`
 			*reputation.Answer
-		}{name, &ans}); err != nil {
+			Context *reputation.Context `json:"context"`
+			Bits    int                 `json:"bits"`
+			Ann     uint64              `json:"ann"`
+		}{name, &ans, &c, bits, ann}); err != nil {
 			return fmt.Errorf("--dump: %w", err)
 		}
 		return nil
