@@ -56,8 +56,8 @@ var monotone = [numFeatures]int{+1, -1, -1, +1, +1, 0, 0, 0}
 const (
 	minProviderUnits   = 50
 	minPositives       = 500
-	maxProviderSamples = 4096
-	negativeSamples    = 20000
+	maxProviderSamples = 16384
+	negativeSamples    = 50000
 	maxNegativeDraws   = 50 * negativeSamples
 	providerWeight     = 1000 // each provider weighs the same in total
 	binPseudoCount     = 1    // additive smoothing per bin
@@ -333,7 +333,7 @@ func (n *neighbourhood) learn(x *Index, hostProv []uint16, provs providers, tr *
 			// One address inside the range, chosen by a hash of its
 			// start: deterministic, and not always the first.
 			size := uint64(r.hi-r.lo) + 1
-			off := uint32((uint64(r.lo)*0x9e3779b97f4a7c15 >> 32) % size)
+			off := uint32((uint64(r.lo) * 0x9e3779b97f4a7c15 >> 32) % size)
 			perProv[r.prov] = append(perProv[r.prov], unit{r.lo + off, -1 - j})
 		}
 	}
