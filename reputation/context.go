@@ -172,7 +172,6 @@ func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 		perNet[cur]++
 		if curCountry != "" && curASN != 0 {
 			perCountry[curCountry]++
-			tr.addCountry(prov, curCountry)
 		}
 		if curASN != 0 {
 			n.asnKnown = true

@@ -27,7 +27,6 @@ const (
 	featHost               // distance to the nearest listed host
 	featRange              // distance to the nearest listed range
 	featASN                // listed per announced address in the ASN
-	featCountry            // listed per announced address in the country
 	featPrefix             // length of the routed prefix holding the address
 	featUnannounced        // no AS announces the address
 	featWarning            // warninglist kind: none, benign, shared, both
@@ -37,16 +36,16 @@ const (
 // featureNames are the reason factors of the features, in order.
 var featureNames = [numFeatures]string{
 	"neighbours", "proximity", "range-proximity", "asn-density",
-	"country-density", "routed-prefix", "unannounced", "warninglist-kind",
+	"routed-prefix", "unannounced", "warninglist-kind",
 }
 
 // Bin counts per feature; see binOf.
-var featureBins = [numFeatures]int{6, 34, 34, 32, 32, 26, 2, 4}
+var featureBins = [numFeatures]int{6, 34, 34, 32, 26, 2, 4}
 
 // monotone tells, per feature, how its log likelihood ratio must move
 // with the bin index: +1 never decreasing (more neighbours, higher
 // densities), -1 never increasing (farther away), 0 free.
-var monotone = [numFeatures]int{+1, -1, -1, +1, +1, 0, 0, 0}
+var monotone = [numFeatures]int{+1, -1, -1, +1, 0, 0, 0}
 
 // Training bounds: the learned model needs at least two providers with
 // minProviderUnits listed IPv4 addresses of their own each and
@@ -114,7 +113,6 @@ func binOf(c *Context, wkind int) featureVec {
 	v[featHost] = distanceBin(c.NearestHost)
 	v[featRange] = distanceBin(c.NearestRange)
 	v[featASN] = densityBin(c.ASNDensity)
-	v[featCountry] = densityBin(c.CountryDensity)
 	if b := c.RoutedBits; b > 0 {
 		v[featPrefix] = min(max(b, 8), 32) - 7
 	}
@@ -270,12 +268,11 @@ func (p *providers) sole(ms []cmatch) uint16 {
 	return id
 }
 
-// trainingCounts are the open listings attributed to a single provider,
-// per ASN and per country, so that a provider's own listings can be
-// taken out of the densities.
+// trainingCounts are the open IPv4 listings attributed to a single
+// provider per ASN, so that a provider's own listings can be taken out of
+// the ASN density.
 type trainingCounts struct {
-	asn     map[provKey]uint32
-	country map[provCountry]uint32
+	asn map[provKey]uint32
 }
 
 type provKey struct {
@@ -283,24 +280,13 @@ type provKey struct {
 	asn  uint32
 }
 
-type provCountry struct {
-	prov uint16
-	cc   string
-}
-
 func newTrainingCounts() trainingCounts {
-	return trainingCounts{asn: make(map[provKey]uint32), country: make(map[provCountry]uint32)}
+	return trainingCounts{asn: make(map[provKey]uint32)}
 }
 
 func (t *trainingCounts) addASN(prov uint16, asn uint32) {
 	if prov != 0 {
 		t.asn[provKey{prov, asn}]++
-	}
-}
-
-func (t *trainingCounts) addCountry(prov uint16, cc string) {
-	if prov != 0 {
-		t.country[provCountry{prov, cc}]++
 	}
 }
 
@@ -346,10 +332,6 @@ func (n *neighbourhood) learn(x *Index, hostProv []uint16, provs providers, tr *
 	if eligible < 2 {
 		return nil
 	}
-	var announced map[string]uint64
-	if n.countries != nil {
-		announced = n.countries.CountryAnnounced()
-	}
 	var pos []sample
 	used := 0
 	for p := 1; p <= provs.n; p++ {
@@ -368,7 +350,7 @@ func (n *neighbourhood) learn(x *Index, hostProv []uint16, provs providers, tr *
 			if n.listedByOthers(x, addr, uint16(p), provs) {
 				continue
 			}
-			c := n.excluding(u.addr, uint16(p), tr, announced)
+			c := n.excluding(u.addr, uint16(p), tr)
 			pos = append(pos, sample{v: binOf(&c, n.warningKind(x, addr))})
 		}
 		if k := len(pos) - first; k > 0 {
@@ -433,9 +415,10 @@ func (n *neighbourhood) listedByOthers(x *Index, addr netip.Addr, prov uint16, p
 }
 
 // excluding returns the context of the IPv4 address a as if provider prov
-// listed nothing: its own listings left out of the neighbours, the
-// nearest host and range, and the ASN and country densities.
-func (n *neighbourhood) excluding(a uint32, prov uint16, tr *trainingCounts, announced map[string]uint64) Context {
+// listed nothing: its own listings left out of the neighbours in the /24,
+// the nearest host and range, and the ASN density. (The other fields keep
+// their full values; the learned model does not read them.)
+func (n *neighbourhood) excluding(a uint32, prov uint16, tr *trainingCounts) Context {
 	c := n.context(addr4(a))
 	own := func(i int) bool { return n.hostProv[i] == prov }
 	// Neighbours in the /24: other providers' hosts and ranges.
@@ -494,15 +477,6 @@ func (n *neighbourhood) excluding(a uint32, prov uint16, tr *trainingCounts, ann
 		if ann := n.enricher.Announced(c.ASN); ann > 0 {
 			cnt := n.asnCount[c.ASN] - uint64(tr.asn[provKey{prov, c.ASN}])
 			c.ASNDensity = min(1, float64(cnt)/float64(ann))
-		}
-	}
-	if n.countries != nil && c.CountryDensity > 0 {
-		if cc, ok := n.countries.Country(addr4(a)); ok {
-			if ann := announced[cc]; ann > 0 {
-				total := n.countryDensity[cc] * float64(ann)
-				cnt := max(0, total-float64(tr.country[provCountry{prov, cc}]))
-				c.CountryDensity = min(1, cnt/float64(ann))
-			}
 		}
 	}
 	return c

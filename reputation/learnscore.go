@@ -128,15 +128,6 @@ func appendLearnedDetail(b []byte, t learnedTerm, ev *Evidence) []byte {
 		b = append(b, ": "...)
 		b = appendPercent(b, c.ASNDensity)
 		b = append(b, " of announced addresses listed"...)
-	case featCountry:
-		if ev.Metadata.Country == "" {
-			b = append(b, "no country known"...)
-			break
-		}
-		b = append(b, ev.Metadata.Country...)
-		b = append(b, ": "...)
-		b = appendPercent(b, c.CountryDensity)
-		b = append(b, " of announced addresses listed"...)
 	case featPrefix:
 		if c.RoutedBits == 0 {
 			b = append(b, "routed prefix unknown"...)
