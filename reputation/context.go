@@ -38,6 +38,9 @@ type neighbourhood struct {
 	// learned is the learned context model (learn.go), nil when the data
 	// were too few to learn from.
 	learned *ContextModel
+	// asnPrior is open IPv4 listings (with a known AS) per announced
+	// IPv4 address over all announced space, estimated at build.
+	asnPrior float64
 	// hostProv is the sole provider of each of hosts4 (0 for several),
 	// during training only.
 	hostProv []uint16
@@ -236,6 +239,7 @@ func buildNeighbourhood(x *Index, e Enricher) neighbourhood {
 		slices.SortFunc(n.nets4, func(a, b net4) int { return cmp.Compare(a.base, b.base) })
 	}
 	n.networks = ne
+	n.asnPrior = n.estimatePrior()
 	n.learned = n.learn(x, hostProv, provs, &tr)
 	return n
 }
@@ -294,8 +298,16 @@ func (n *neighbourhood) context(addr netip.Addr) Context {
 	}
 	if ann := n.enricher.Announced(asn); ann > 0 {
 		c.ASNDensity = min(1, float64(n.asnCount[asn])/float64(ann))
+		c.ASNShrunk = n.shrink(n.asnCount[asn], ann)
 	}
 	return c
+}
+
+// shrink returns the density of listed in announced addresses shrunk
+// toward the density of all announced space (empirical Bayes with
+// asnPseudoAddresses addresses of prior weight).
+func (n *neighbourhood) shrink(listed, announced uint64) float64 {
+	return min(1, (float64(listed)+asnPseudoAddresses*n.asnPrior)/(float64(announced)+asnPseudoAddresses))
 }
 
 // nearestHost returns the distance from a to the nearest open IPv4 host

@@ -60,6 +60,11 @@ type Context struct {
 	// ASNDensity is listed addresses per announced address in the ASN,
 	// computed at index build (0 if unknown).
 	ASNDensity float64
+	// ASNShrunk is the ASN density shrunk toward the density of all
+	// announced space, (listed + α × prior) / (announced + α): small ASNs
+	// with one listing or none say less than their raw density (0 if
+	// unknown). The learned model reads it.
+	ASNShrunk float64
 	// CountryDensity is listed addresses per announced address in the
 	// address's country, computed at index build (0 if unknown).
 	CountryDensity float64

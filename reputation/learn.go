@@ -29,7 +29,7 @@ const (
 	featASN                // listed per announced address in the ASN
 	featPrefix             // length of the routed prefix holding the address
 	featUnannounced        // no AS announces the address
-	featWarning            // warninglist kind: none, benign, shared, both
+	featWarning            // warninglist kinds: benign, shared, scanner (bits)
 	numFeatures
 )
 
@@ -40,7 +40,7 @@ var featureNames = [numFeatures]string{
 }
 
 // Bin counts per feature; see binOf.
-var featureBins = [numFeatures]int{6, 34, 34, 32, 26, 2, 4}
+var featureBins = [numFeatures]int{6, 34, 34, 32, 26, 2, 8}
 
 // monotone tells, per feature, how its log likelihood ratio must move
 // with the bin index: +1 never decreasing (more neighbours, higher
@@ -59,10 +59,43 @@ const (
 	negativeSamples    = 50000
 	maxNegativeDraws   = 50 * negativeSamples
 	providerWeight     = 1000 // each provider weighs the same in total
-	binPseudoCount     = 1    // additive smoothing per bin
-	maxLLR             = 8    // |log likelihood ratio| per feature
-	learnSeed          = 0x72616d7061727431
+	binPseudoCount     = 1    // additive smoothing of the negatives per bin
+	// positiveSpread is the share of the positives' distribution spread
+	// evenly over the bins: a feed not loaded may find addresses where the
+	// loaded ones found few, so no bin is taken as impossible for it.
+	positiveSpread = 0.005
+	maxLLR         = 8 // |log likelihood ratio| per feature
+	learnSeed      = 0x72616d7061727431
+	// asnPseudoAddresses is the prior weight, in addresses, of the
+	// density of all announced space in an ASN's shrunk density.
+	asnPseudoAddresses = 4096
+	priorDraws         = 1 << 16
 )
+
+// estimatePrior estimates open IPv4 listings per announced IPv4 address
+// over all announced space: the listings with a known AS over the
+// announced share of priorDraws random addresses times 2³². 0 without an
+// ASN database.
+func (n *neighbourhood) estimatePrior() float64 {
+	if n.enricher == nil || !n.asnKnown {
+		return 0
+	}
+	var listed uint64
+	for _, k := range n.asnCount {
+		listed += k
+	}
+	rng := newLearnRand()
+	hits := 0
+	for range priorDraws {
+		if _, ok := n.enricher.ASN(addr4(rng.Uint32())); ok {
+			hits++
+		}
+	}
+	if hits == 0 {
+		return 0
+	}
+	return float64(listed) / (float64(hits) / priorDraws * (1 << 32))
+}
 
 // ContextModel is the learned context model of one index: a log
 // likelihood ratio per feature and bin. It never changes after the build.
@@ -112,7 +145,7 @@ func binOf(c *Context, wkind int) featureVec {
 	}
 	v[featHost] = distanceBin(c.NearestHost)
 	v[featRange] = distanceBin(c.NearestRange)
-	v[featASN] = densityBin(c.ASNDensity)
+	v[featASN] = densityBin(c.ASNShrunk)
 	if b := c.RoutedBits; b > 0 {
 		v[featPrefix] = min(max(b, 8), 32) - 7
 	}
@@ -123,15 +156,20 @@ func binOf(c *Context, wkind int) featureVec {
 	return v
 }
 
-// warningKind folds warninglistKinds into a bin.
+// warningKind is the warninglist kind of ws as a bin: a bit each for
+// lists of specific benign services (1), of shared infrastructure (2) and
+// of research scanners (4).
 func warningKind(ws []Warning) int {
-	benign, shared := warninglistKinds(ws)
 	k := 0
-	if benign {
-		k |= 1
-	}
-	if shared {
-		k |= 2
+	for i := range ws {
+		switch name := ws[i].List; {
+		case isScannerList(name):
+			k |= 4
+		case isSharedList(name):
+			k |= 2
+		default:
+			k |= 1
+		}
 	}
 	return k
 }
@@ -161,19 +199,34 @@ func fitContextModel(pos, neg []sample) *ContextModel {
 			n[s.v[f]] += s.w
 			sn += s.w
 		}
+		// Both distributions are smoothed at the resolution of the
+		// smaller sample (m samples, binPseudoCount more per bin), so a
+		// bin that neither sample fills has a ratio of exactly 1.
+		mp, mn := float64(len(pos)), float64(len(neg))
 		llr := make([]float64, nb)
 		weight := make([]float64, nb)
 		for b := range nb {
-			pp := (p[b] + binPseudoCount) / (sp + binPseudoCount*float64(nb))
-			pn := (n[b] + binPseudoCount) / (sn + binPseudoCount*float64(nb))
+			fp, fn := p[b]/max(sp, 1), n[b]/max(sn, 1)
+			pp := (1-positiveSpread)*fp + positiveSpread/float64(nb)
+			pn := (fn*mn + binPseudoCount) / (mn + binPseudoCount*float64(nb))
 			llr[b] = math.Log(pp / pn)
-			weight[b] = p[b]/max(sp, 1)*float64(len(pos)) + n[b] + binPseudoCount
+			weight[b] = fp*mp + fn*mn + binPseudoCount
 		}
 		if d := monotone[f]; d != 0 {
 			pav(llr, weight, d)
 		}
 		for b := range llr {
 			llr[b] = min(max(llr[b], -maxLLR), maxLLR)
+		}
+		if f == featWarning {
+			// A list of specific benign services never raises the risk
+			// (docs/scoring.md, "Warninglists"), however rare its space
+			// was among the random addresses.
+			for b := range llr {
+				if b&1 != 0 && b&4 == 0 {
+					llr[b] = min(llr[b], 0)
+				}
+			}
 		}
 		cm.llr[f] = llr
 	}
@@ -339,7 +392,7 @@ func (n *neighbourhood) learn(x *Index, hostProv []uint16, provs providers, tr *
 		if len(units) < minProviderUnits {
 			continue
 		}
-		step := max(1, len(units)/maxProviderSamples)
+		step := max(1, (len(units)+maxProviderSamples-1)/maxProviderSamples)
 		first := len(pos)
 		for k := 0; k < len(units); k += step {
 			u := units[k]
@@ -477,6 +530,7 @@ func (n *neighbourhood) excluding(a uint32, prov uint16, tr *trainingCounts) Con
 		if ann := n.enricher.Announced(c.ASN); ann > 0 {
 			cnt := n.asnCount[c.ASN] - uint64(tr.asn[provKey{prov, c.ASN}])
 			c.ASNDensity = min(1, float64(cnt)/float64(ann))
+			c.ASNShrunk = n.shrink(cnt, ann)
 		}
 	}
 	return c

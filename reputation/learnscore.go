@@ -1,6 +1,9 @@
 package reputation
 
-import "math"
+import (
+	"math"
+	"strconv"
+)
 
 // Scoring with the learned context model (learn.go). The log likelihood
 // ratios of an address's features add up to L; the context's factor is
@@ -29,7 +32,7 @@ const (
 // learnedTerm is one feature's contribution to L.
 type learnedTerm struct {
 	factor string
-	feat   int // feature index, or -1 for an enrichment flag
+	feat   int // feature index, or -1 (anonymizer) or -2 (hosting) for an enrichment flag
 	llr    float64
 }
 
@@ -138,18 +141,37 @@ func appendLearnedDetail(b []byte, t learnedTerm, ev *Evidence) []byte {
 	case featUnannounced:
 		b = append(b, pick(c.Announced, "announced address space", "unannounced address space")...)
 	case featWarning:
-		switch warningKind(ev.Warnings) {
-		case 0:
-			b = append(b, "on no warninglist"...)
-		case 2:
-			b = append(b, "on a shared-infrastructure warninglist"...)
-		default:
-			b = append(b, "on a benign-service warninglist"...)
-		}
+		b = appendWarningKind(b, warningKind(ev.Warnings))
 	default:
 		b = appendContextSummary(b, t.factor, ev)
 	}
 	b = append(b, " (likelihood ratio "...)
-	b = appendFloat(b, math.Exp(t.llr), 3)
+	b = appendRatio(b, math.Exp(t.llr))
 	return append(b, ')')
+}
+
+// appendWarningKind names the warninglist kinds of bin k.
+func appendWarningKind(b []byte, k int) []byte {
+	if k == 0 {
+		return append(b, "on no warninglist"...)
+	}
+	b = append(b, "on "...)
+	sep := ""
+	for i, name := range [...]string{"a benign-service", "a shared-infrastructure", "a research-scanner"} {
+		if k&(1<<i) != 0 {
+			b = append(b, sep...)
+			b = append(b, name...)
+			sep = " and "
+		}
+	}
+	return append(b, " warninglist"...)
+}
+
+// appendRatio appends a likelihood ratio with three decimals, or three
+// significant digits when it is below 0.01 (so that none reads "0").
+func appendRatio(b []byte, r float64) []byte {
+	if r < 0.01 {
+		return strconv.AppendFloat(b, r, 'g', 3, 64)
+	}
+	return appendFloat(b, r, 3)
 }

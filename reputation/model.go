@@ -308,11 +308,13 @@ func (m *Model) Score(ev *Evidence, at time.Time) Scored {
 			ctxSafety = total
 			from := len(b)
 			b = append(b, "base rate of an announced address, before its context"...)
-			addReason("context", from, base)
+			// Rounded up, as the fixed signals' shares are, so that
+			// context alone stays above the cap.
+			addReason("context", from, math.Ceil(base*1e6)/1e6)
 			for i, t := range ts[:nts] {
 				from := len(b)
 				b = appendLearnedDetail(b, t, ev)
-				addReason(t.factor, from, ws[i])
+				addReason(t.factor, from, math.Ceil(ws[i]*1e6)/1e6)
 			}
 		} else {
 			raw := 1.0
@@ -515,7 +517,7 @@ func (m *Model) appendDescription(b []byte, s *Scored, es []entry, reasons []Rea
 		// The strongest context signal says why.
 		best, bw := -1, 1.0
 		for i, r := range reasons {
-			if r.Factor != "warninglist" && r.Factor != "reserved" && r.Weight < bw {
+			if r.Factor != "warninglist" && r.Factor != "reserved" && r.Factor != "context" && r.Weight < bw {
 				best, bw = i, r.Weight
 			}
 		}

@@ -417,9 +417,22 @@ func appendContextSummary(b []byte, factor string, ev *Evidence) []byte {
 		b = append(b, " in its "...)
 		return append(b, p...)
 	case "proximity":
+		d := c.NearestDistance
+		if c.Learned != nil {
+			d = c.NearestHost
+		}
 		b = append(b, "a listed host "...)
-		b = appendInt(b, int(c.NearestDistance))
-		return append(b, pick(c.NearestDistance == 1, " address away", " addresses away")...)
+		b = appendInt(b, int(d))
+		return append(b, pick(d == 1, " address away", " addresses away")...)
+	case "range-proximity":
+		b = append(b, "a listed range "...)
+		b = appendInt(b, int(c.NearestRange))
+		return append(b, pick(c.NearestRange == 1, " address away", " addresses away")...)
+	case "routed-prefix":
+		b = append(b, "routed prefix /"...)
+		return appendInt(b, c.RoutedBits)
+	case "warninglist-kind":
+		return appendWarningKind(b, warningKind(ev.Warnings))
 	case "asn-density":
 		b = appendASN(b, c.ASN)
 		b = append(b, " has "...)
@@ -474,7 +487,18 @@ func warninglistKinds(ws []Warning) (benign, shared bool) {
 
 // isSharedList classifies a warninglist by the words of its name, without
 // allocating.
-func isSharedList(name string) bool {
+func isSharedList(name string) bool { return hasWord(name, sharedWords[:]) }
+
+// scannerWords are the whole words (case-insensitive) of a warninglist's
+// name that make it a list of research scanners.
+var scannerWords = [...]string{"scanning", "scanner", "scanners", "scan", "census"}
+
+// isScannerList reports whether a warninglist lists research scanners.
+func isScannerList(name string) bool { return hasWord(name, scannerWords[:]) }
+
+// hasWord reports whether name has one of words as a whole word,
+// case-insensitive.
+func hasWord(name string, words []string) bool {
 	start := -1
 	for i := 0; i <= len(name); i++ {
 		if i < len(name) && isWordByte(name[i]) {
@@ -486,7 +510,7 @@ func isSharedList(name string) bool {
 		if start >= 0 {
 			w := name[start:i]
 			start = -1
-			for _, s := range sharedWords {
+			for _, s := range words {
 				if strings.EqualFold(w, s) {
 					return true
 				}
