@@ -355,63 +355,79 @@ func (n *neighbourhood) learn(x *Index, hostProv []uint16, provs providers, tr *
 	}
 	n.hostProv = hostProv
 	defer func() { n.hostProv = nil }()
-	// Candidate positives: open IPv4 units listed by one provider only.
-	type unit struct {
-		addr uint32
-		idx  int // into hosts4, or -1-j for rng4[j]
+	// Candidate positives: open IPv4 units listed by one provider only,
+	// counted first so that only the sampled ones are kept (every
+	// step-th of its provider's, in address order).
+	count := make([]int, provs.n+1)
+	for _, p := range hostProv {
+		count[p]++
 	}
-	perProv := make([][]unit, provs.n+1)
-	rs := newReservedSet()
-	for i, a := range n.hosts4 {
-		if p := hostProv[i]; p != 0 {
-			perProv[p] = append(perProv[p], unit{a, i})
-		}
-	}
-	for j, r := range n.rng4 {
-		if r.prov != 0 {
-			// One address inside the range, chosen by a hash of its
-			// start: deterministic, and not always the first.
-			size := uint64(r.hi-r.lo) + 1
-			off := uint32((uint64(r.lo) * 0x9e3779b97f4a7c15 >> 32) % size)
-			perProv[r.prov] = append(perProv[r.prov], unit{r.lo + off, -1 - j})
-		}
+	for _, r := range n.rng4 {
+		count[r.prov]++
 	}
 	eligible := 0
+	step := make([]int, provs.n+1)
 	for p := 1; p <= provs.n; p++ {
-		if len(perProv[p]) >= minProviderUnits {
+		if count[p] >= minProviderUnits {
 			eligible++
+			step[p] = (count[p] + maxProviderSamples - 1) / maxProviderSamples
 		}
 	}
 	if eligible < 2 {
 		return nil
 	}
-	var pos []sample
-	used := 0
-	for p := 1; p <= provs.n; p++ {
-		units := perProv[p]
-		if len(units) < minProviderUnits {
+	type unit struct {
+		addr uint32
+		prov uint16
+	}
+	var units []unit
+	seen := make([]int, provs.n+1)
+	keep := func(a uint32, p uint16) {
+		if p != 0 && step[p] > 0 {
+			if seen[p]%step[p] == 0 {
+				units = append(units, unit{a, p})
+			}
+			seen[p]++
+		}
+	}
+	for i, a := range n.hosts4 {
+		keep(a, hostProv[i])
+	}
+	for _, r := range n.rng4 {
+		// One address inside the range, chosen by a hash of its start:
+		// deterministic, and not always the first.
+		size := uint64(r.hi-r.lo) + 1
+		off := uint32((uint64(r.lo) * 0x9e3779b97f4a7c15 >> 32) % size)
+		keep(r.lo+off, r.prov)
+	}
+	rs := newReservedSet()
+	pos := make([]sample, 0, len(units))
+	provOf := make([]uint16, 0, len(units))
+	for _, u := range units {
+		addr := addr4(u.addr)
+		if _, reserved := rs.lookup(addr); reserved {
 			continue
 		}
-		step := max(1, (len(units)+maxProviderSamples-1)/maxProviderSamples)
-		first := len(pos)
-		for k := 0; k < len(units); k += step {
-			u := units[k]
-			addr := addr4(u.addr)
-			if _, reserved := rs.lookup(addr); reserved {
-				continue
-			}
-			if n.listedByOthers(x, addr, uint16(p), provs) {
-				continue
-			}
-			c := n.excluding(u.addr, uint16(p), tr)
-			pos = append(pos, sample{v: binOf(&c, n.warningKind(x, addr))})
+		if n.listedByOthers(x, addr, u.prov, provs) {
+			continue
 		}
-		if k := len(pos) - first; k > 0 {
+		c := n.excluding(u.addr, u.prov, tr)
+		pos = append(pos, sample{v: binOf(&c, n.warningKind(x, addr))})
+		provOf = append(provOf, u.prov)
+	}
+	// Each provider weighs the same in total.
+	kept := make([]int, provs.n+1)
+	for _, p := range provOf {
+		kept[p]++
+	}
+	used := 0
+	for _, k := range kept {
+		if k > 0 {
 			used++
-			for i := first; i < len(pos); i++ {
-				pos[i].w = providerWeight / float64(k)
-			}
 		}
+	}
+	for i, p := range provOf {
+		pos[i].w = providerWeight / float64(kept[p])
 	}
 	if used < 2 || len(pos) < minPositives {
 		return nil
