@@ -14,9 +14,10 @@ import (
 // addresses than among announced addresses in general? The index answers
 // this at each build from its own data, leave-one-provider-out: every
 // listed address is described as if its provider were not loaded (its
-// neighbours, nearest listed host and range, ASN and country densities
-// counted without that provider's listings), and compared with random
-// announced addresses described with everything loaded. The ratio of the
+// neighbours, nearest listed host and range and ASN density counted
+// without that provider's listings), and compared with random announced
+// addresses described the same way (each without one provider's
+// listings, the providers in turn). The ratio of the
 // two distributions, per feature and binned, is a likelihood ratio; the
 // model adds their logarithms (naive Bayes). docs/scoring.md, "Learned
 // context", has the features, bins and formulas.
@@ -132,7 +133,7 @@ func distanceBin(d uint32) int {
 }
 
 // binOf returns the bins of c's features; wkind is the warninglist kind
-// (0 none, 1 benign, 2 shared, 3 both).
+// (warningKind).
 func binOf(c *Context, wkind int) featureVec {
 	var v featureVec
 	switch n := c.NeighboursNear; {
@@ -181,7 +182,7 @@ type sample struct {
 }
 
 // fitContextModel estimates the per-bin log likelihood ratios of the
-// positives against the negatives: additive smoothing, then, for the
+// positives against the negatives: smoothing, then, for the
 // ordered features, the pool-adjacent-violators fit to the monotone
 // direction, then bounded by maxLLR.
 func fitContextModel(pos, neg []sample) *ContextModel {
@@ -199,9 +200,9 @@ func fitContextModel(pos, neg []sample) *ContextModel {
 			n[s.v[f]] += s.w
 			sn += s.w
 		}
-		// Both distributions are smoothed at the resolution of the
-		// smaller sample (m samples, binPseudoCount more per bin), so a
-		// bin that neither sample fills has a ratio of exactly 1.
+		// The positives' shares are spread by positiveSpread (they are
+		// weighted, and the feed asked about is not among them); the
+		// negatives' counts get binPseudoCount more per bin.
 		mp, mn := float64(len(pos)), float64(len(neg))
 		llr := make([]float64, nb)
 		weight := make([]float64, nb)
@@ -420,12 +421,13 @@ func (n *neighbourhood) learn(x *Index, hostProv []uint16, provs providers, tr *
 	for _, p := range provOf {
 		kept[p]++
 	}
-	used := 0
-	for _, k := range kept {
+	var usedProvs []uint16
+	for p, k := range kept {
 		if k > 0 {
-			used++
+			usedProvs = append(usedProvs, uint16(p))
 		}
 	}
+	used := len(usedProvs)
 	for i, p := range provOf {
 		pos[i].w = providerWeight / float64(kept[p])
 	}
@@ -443,7 +445,10 @@ func (n *neighbourhood) learn(x *Index, hostProv []uint16, provs providers, tr *
 		if _, listed := x.lookup(addr); listed {
 			continue
 		}
-		c := n.context(addr)
+		// Described, like the positives, without one provider's
+		// listings (each provider in turn), so that both samples see
+		// the same amount of data.
+		c := n.excluding(a, usedProvs[len(neg)%len(usedProvs)], tr)
 		if n.enricher != nil && n.asnKnown && !c.Announced {
 			continue // negatives are announced addresses
 		}
